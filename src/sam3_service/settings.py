@@ -1,0 +1,78 @@
+"""Settings: the only code that reads `SAM3_*` environment variables. Built once per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TINY_RANDOM = "tiny-random"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Defaults run on a laptop with no external server."""
+
+    model_config = SettingsConfigDict(env_prefix="SAM3_", env_file=".env", extra="ignore")
+
+    # Model
+    model: str = Field(
+        "facebook/sam3",
+        description="A local folder, a Hugging Face id already in the local cache, or "
+        f"'{TINY_RANDOM}' for a tiny randomly initialised SAM 3 (development only).",
+    )
+    model_fallback_to_tiny: bool = Field(
+        False, description="If the model cannot load, serve the tiny random model instead."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    score_threshold: float = Field(0.5, ge=0, le=1)
+    mask_threshold: float = Field(0.5, ge=0, le=1)
+    vision_cache_bytes: int = Field(1 << 30, ge=0, description="LRU of image features, bytes.")
+    text_cache_entries: int = Field(1024, ge=0, description="LRU of text embeddings, entries.")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    sync_timeout_s: float = Field(120, gt=0, description="Wait of POST /v1/segment via a queue.")
+
+    # Input limits
+    max_upload_bytes: int = Field(32 << 20, gt=0)
+    max_image_side: int = Field(4096, gt=0)
+    max_prompt_chars: int = Field(200, gt=0)
+    max_boxes: int = Field(16, gt=0)
+    max_points: int = Field(32, gt=0)
+
+    # Backends: one URL each; the defaults are the embedded implementations
+    data_dir: Path = Field(Path("var"), description="Where embedded backends keep their files.")
+    database_url: str = Field("", description="Empty: SQLite under data_dir.")
+    storage_url: str = Field("", description="Empty: file:// under data_dir.")
+    redis_url: str = Field("", description="Empty: in-memory cache.")
+    broker_url: str = Field("", description="Empty: in-process queue and worker.")
+    result_ttl_s: int = Field(24 * 3600, gt=0, description="How long cached results live.")
+    inprocess_workers: int = Field(1, ge=1, description="Worker coroutines of the embedded queue.")
+    max_queue_depth: int = Field(1000, ge=1)
+
+    # Security
+    auth_enabled: bool = False
+    link_secret: str = Field("", description="HMAC key for share links; empty: random per start.")
+    link_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sam3.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir / "blobs").as_uri()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -1,0 +1,101 @@
+"""Task records, their store and the queue that carries task ids to workers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TaskRecord:
+    """One asynchronous job. The store's copy is the truth; workers write its status."""
+
+    id: str
+    kind: str  # "image" or "video"
+    input_key: str  # blob key of the uploaded media
+    params: dict[str, Any]  # the prompt and options, JSON-ready
+    owner: str = "anonymous"
+    status: TaskStatus = TaskStatus.QUEUED
+    progress: float = 0.0  # 0..1
+    model_version: str | None = None
+    result_key: str | None = None  # blob key of the result JSON
+    error: dict[str, Any] | None = None  # {"code": ..., "message": ...}
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+# The fields `TaskStore.update` may change.
+MUTABLE_FIELDS = frozenset(
+    {"status", "progress", "model_version", "result_key", "error", "timings_ms", "attempts",
+     "started_at", "finished_at"}
+)
+
+
+class TaskStore(Protocol):
+    """Durable task records."""
+
+    async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
+        """Insert `record`; if its id exists, return the stored one and False (idempotent)."""
+        ...
+
+    async def get(self, task_id: str) -> TaskRecord:
+        """Return the record. Raises NotFound."""
+        ...
+
+    async def update(
+        self, task_id: str, *, expect: set[TaskStatus] | None = None, **fields: Any
+    ) -> TaskRecord | None:
+        """Change fields in `MUTABLE_FIELDS`; with `expect`, only if the status is one of them.
+
+        Returns the new record, or None when `expect` did not match. Raises NotFound.
+        """
+        ...
+
+    async def list(self, *, owner: str | None = None, limit: int = 50) -> list[TaskRecord]:
+        """The newest records first, optionally only one owner's."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+JobHandler = Callable[[str], Awaitable[None]]
+
+
+class TaskQueue(Protocol):
+    """Carries task ids (never payloads) to workers, at least once."""
+
+    async def enqueue(self, task_id: str) -> None:
+        """Queue a task id. Raises Busy when the queue is full, BackendUnavailable if unreachable."""
+        ...
+
+    async def depth(self) -> int:
+        """How many task ids wait to be picked up."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop consuming and release connections; queued ids survive where the backend is durable."""
+        ...
