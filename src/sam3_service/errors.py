@@ -1,20 +1,20 @@
 """The errors of sam3-service. They know nothing about HTTP; `api/errors.py` maps them.
 
-    Sam3Error
-    ├── InvalidInput          a request that cannot be served as asked (bad prompt, bad field)
-    │   ├── UnsupportedMedia  a file that is not a supported image or video, or is corrupt
-    │   └── TooLarge          too many bytes, pixels, frames or seconds
-    ├── NotFound              an unknown task id or blob key
-    ├── Conflict              the request clashes with the current state (cancel a finished task)
-    ├── Unauthorized          no API key, or an unknown one
-    ├── Forbidden             a valid key without the scope for this action
-    ├── RateLimited           too many requests for this key; carries `retry_after` seconds
-    ├── Busy                  queue full or engine saturated
-    ├── ModelNotReady         the model is still loading, or failed to load
-    ├── BackendUnavailable    a database, broker or object store cannot be reached
-    ├── TimedOut              a synchronous request outlived its wait; carries the `task_id`
-    ├── TaskCancelled         raised inside a running job once its task was cancelled
-    └── ConfigError           settings that cannot work, found at startup
+Sam3Error
+├── InvalidInput          a request that cannot be served as asked (bad prompt, bad field)
+│   ├── UnsupportedMedia  a file that is not a supported image or video, or is corrupt
+│   └── TooLarge          too many bytes, pixels, frames or seconds
+├── NotFound              an unknown task id or blob key
+├── Conflict              the request clashes with the current state (cancel a finished task)
+├── Unauthorized          no API key, or an unknown one
+├── Forbidden             a valid key without the scope for this action
+├── RateLimited           too many requests for this key; carries `retry_after` seconds
+├── Busy                  queue full or engine saturated
+├── ModelNotReady         the model is still loading, or failed to load
+├── BackendUnavailable    a database, broker or object store cannot be reached
+├── TimedOut              a synchronous request outlived its wait; carries the `task_id`
+├── TaskCancelled         raised inside a running job once its task was cancelled
+└── ConfigError           settings that cannot work, found at startup
 """
 
 from __future__ import annotations

@@ -1,0 +1,103 @@
+"""The one place where errors become HTTP: `{"error": {"code": ..., "message": ...}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    BackendUnavailable,
+    Busy,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    ModelNotReady,
+    NotFound,
+    RateLimited,
+    Sam3Error,
+    TimedOut,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[Sam3Error], int] = {
+    InvalidInput: 422,
+    UnsupportedMedia: 415,
+    TooLarge: 413,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    RateLimited: 429,
+    Busy: 503,
+    ModelNotReady: 503,
+    BackendUnavailable: 503,
+    TimedOut: 504,
+    ConfigError: 500,
+}
+
+
+def status_of(exc: Sam3Error) -> int:
+    """The HTTP status of an error, looked up along its class hierarchy."""
+    return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **details}}
+
+
+async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Sam3Error)
+    status = status_of(exc)
+    if status >= 500 and not isinstance(exc, ModelNotReady | Busy | BackendUnavailable):
+        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
+    headers = {}
+    if isinstance(exc, RateLimited | Busy):
+        headers["Retry-After"] = str(max(1, round(float(exc.details.get("retry_after", 1)))))
+    return JSONResponse(
+        error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(error) for error in exc.errors()]
+    return JSONResponse(
+        error_body("invalid_input", "; ".join(problems), fields=problems), status_code=422
+    )
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query"))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Give every error the same JSON shape."""
+    app.add_exception_handler(Sam3Error, _sam3_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,157 @@
+"""Reading a segmentation request from either a multipart form or a JSON body."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from ..domain.params import SegmentParams
+from ..errors import InvalidInput, UnsupportedMedia
+from .schemas import SegmentJson
+
+_FORM_FIELDS = {
+    "prompt",
+    "boxes",
+    "points",
+    "mode",
+    "score_threshold",
+    "mask_threshold",
+    "mask_format",
+    "image_id",
+    "task_id",
+}
+_JSON_LIST_FIELDS = ("boxes", "points")
+
+
+@dataclass
+class SegmentInput:
+    """A parsed request: the prompt and options plus where the image comes from."""
+
+    params: SegmentParams
+    data: bytes | None
+    image_id: str | None
+    mask_data: bytes | None
+    task_id: str | None
+
+    def submit_args(self, owner: str) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "data": self.data,
+            "image_id": self.image_id,
+            "mask_data": self.mask_data,
+            "task_id": self.task_id,
+            "owner": owner,
+        }
+
+
+async def read_segment_input(request: Request) -> SegmentInput:
+    """Parse multipart/form-data or application/json. Raises InvalidInput or UnsupportedMedia."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        async with request.form(max_files=2, max_fields=32) as form:
+            return await _from_form(form)
+    if content_type in ("application/json", ""):
+        return _from_json(await _json_body(request))
+    raise UnsupportedMedia(
+        f"unsupported request type {content_type!r}: send multipart/form-data (a `file` field "
+        "and prompt fields) or application/json (base64 `image` or `image_id`)"
+    )
+
+
+async def _from_form(form: FormData) -> SegmentInput:
+    unknown = sorted(set(form.keys()) - _FORM_FIELDS - {"file", "mask"})
+    if unknown:
+        raise InvalidInput(f"unknown form fields: {', '.join(unknown)}")
+    fields: dict[str, Any] = {k: form[k] for k in _FORM_FIELDS if isinstance(form.get(k), str)}
+    for name in _JSON_LIST_FIELDS:
+        if name in fields:
+            fields[name] = _json_field(name, fields[name])
+    if "mask_format" in form:
+        fields["mask_format"] = _split_formats(form.getlist("mask_format"))
+    image_id = fields.pop("image_id", None) or None
+    task_id = fields.pop("task_id", None) or None
+    for name in ("score_threshold", "mask_threshold", "prompt", "mode"):
+        if fields.get(name) == "":
+            fields.pop(name)
+    params = _validate(SegmentParams, fields)
+    data = await _read_file(form.get("file"), "file")
+    _validate(SegmentJson, {"task_id": task_id, "image_id": image_id})
+    return SegmentInput(params, data, image_id, await _read_file(form.get("mask"), "mask"), task_id)
+
+
+def _from_json(body: Any) -> SegmentInput:
+    if not isinstance(body, dict):
+        raise InvalidInput("the JSON body must be an object")
+    request = _validate(SegmentJson, body)
+    params = SegmentParams.model_validate(
+        request.model_dump(exclude={"image", "image_id", "mask", "task_id"}, exclude_unset=True)
+    )
+    return SegmentInput(
+        params=params,
+        data=_b64(request.image, "image") if request.image is not None else None,
+        image_id=request.image_id,
+        mask_data=_b64(request.mask, "mask") if request.mask is not None else None,
+        task_id=request.task_id,
+    )
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise InvalidInput("empty request: upload a `file` (multipart) or send a JSON body")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
+
+async def _read_file(value: Any, name: str) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, UploadFile):
+        raise InvalidInput(f"`{name}` must be a file upload")
+    return await value.read()
+
+
+def _json_field(name: str, raw: str) -> Any:
+    if raw.strip() == "":
+        return []
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        example = "[[10, 20, 200, 180]]" if name == "boxes" else "[[120, 80], [40, 60, 0]]"
+        raise InvalidInput(f"`{name}` must be a JSON list such as {example}, got {raw!r}") from None
+
+
+def _split_formats(values: list[Any]) -> list[str]:
+    return [
+        part.strip() for v in values if isinstance(v, str) for part in v.split(",") if part.strip()
+    ]
+
+
+def _b64(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(
+            value.split(",", 1)[-1] if value.startswith("data:") else value, validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"`{name}` is not valid base64") from None
+
+
+def _validate(model: type[Any], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise InvalidInput("; ".join(problems)) from None

@@ -1,0 +1,79 @@
+"""An ASGI middleware that refuses request bodies over a size limit while they stream in."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import TooLarge
+from .errors import error_body
+
+
+class BodyTooLarge(TooLarge):
+    """Raised from `receive` once a body passes the limit: a 413 wherever it surfaces."""
+
+
+class BodyLimitMiddleware:
+    """Answer 413 before reading a body whose Content-Length is over `max_bytes`, and stop
+    reading one without a length as soon as it passes `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(send, declared)
+            return
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(_too_large_message(self.max_bytes, received))
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await self._refuse(send, received)
+
+    async def _refuse(self, send: Send, size: int) -> None:
+        body = json.dumps(
+            error_body("too_large", _too_large_message(self.max_bytes, size))
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large_message(limit: int, size: int) -> str:
+    return (
+        f"the request body has more than {limit} bytes (at least {size}); "
+        "the limit is set by SAM3_MAX_UPLOAD_BYTES"
+    )

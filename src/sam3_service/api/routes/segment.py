@@ -1,0 +1,24 @@
+"""`POST /v1/segment`: segment one image and wait for the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ...domain import jobs
+from ..deps import CallerDep, ServicesDep
+from ..inputs import read_segment_input
+from ..schemas import SEGMENT_REQUEST_BODY, links_for
+
+router = APIRouter(tags=["segment"])
+
+
+@router.post("/segment", openapi_extra=SEGMENT_REQUEST_BODY)
+async def segment(request: Request, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    """Segment an image now: upload it (multipart `file`) or name an earlier upload (`image_id`),
+    with a text prompt, boxes and/or points. Returns objects with score, bbox, area and a COCO
+    RLE mask. The same request again, or the same image with a new prompt, is answered faster."""
+    segment_input = await read_segment_input(request)
+    record, result = await jobs.segment_now(services, **segment_input.submit_args(caller.owner))
+    return {"task_id": record.id, **result, "links": links_for(record.id).model_dump()}

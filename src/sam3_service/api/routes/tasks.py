@@ -1,0 +1,112 @@
+"""`/v1/tasks`: queue a segmentation, poll it, cancel it, download its results."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from ...domain import jobs, results
+from ...tasks.base import TaskStatus
+from ..deps import CallerDep, ServicesDep
+from ..inputs import read_segment_input
+from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView
+
+router = APIRouter(tags=["tasks"])
+alias_router = APIRouter(tags=["tasks"])
+
+_PNG = {200: {"content": {"image/png": {}}, "description": "A PNG picture."}}
+
+
+@router.post("/tasks", status_code=202, openapi_extra=SEGMENT_REQUEST_BODY)
+async def submit_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
+    """Queue a segmentation; poll the `Location` (`GET /v1/tasks/{task_id}`) for the result.
+    Accepts the same fields as `POST /v1/segment`; give your own `task_id` to make retries safe."""
+    segment_input = await read_segment_input(request)
+    record = await jobs.submit(services, **segment_input.submit_args(caller.owner))
+    view = TaskView.of(record)
+    return JSONResponse(
+        view.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": view.links.task},
+    )
+
+
+@router.get("/tasks")
+async def list_tasks(
+    services: ServicesDep, caller: CallerDep, limit: int = Query(50, ge=1, le=500)
+) -> TaskList:
+    """Your most recent tasks, newest first."""
+    records = await services.store.list(owner=caller.visible_owner, limit=limit)
+    return TaskList(tasks=[TaskView.of(record) for record in records])
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(
+    task_id: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    include_result: bool = Query(True, description="Embed the result once the task succeeded."),
+) -> TaskView:
+    """The task's status (`queued | running | succeeded | failed | cancelled`), progress,
+    timings, and its result or error."""
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    result = None
+    if include_result and record.status is TaskStatus.SUCCEEDED:
+        result = await jobs.load_result(services, record)
+    return TaskView.of(record, result)
+
+
+@alias_router.get("/result/{task_id}")
+async def get_result_alias(task_id: str, services: ServicesDep, caller: CallerDep) -> TaskView:
+    """Same as `GET /v1/tasks/{task_id}` (the path of the original design)."""
+    return await get_task(task_id, services, caller, include_result=True)
+
+
+@router.delete("/tasks/{task_id}")
+async def cancel_task(task_id: str, services: ServicesDep, caller: CallerDep) -> TaskView:
+    """Cancel a queued or running task; 409 if it already finished."""
+    return TaskView.of(await jobs.cancel(services, task_id, owner=caller.visible_owner))
+
+
+@router.get("/tasks/{task_id}/result.json")
+async def download_result(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """The result JSON (COCO RLE masks) as a file."""
+    result = await _result(services, caller, task_id)
+    return JSONResponse(result, headers=_attachment(task_id, "result.json"))
+
+
+@router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=_PNG)
+async def download_masks(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """Every object's mask in its own colour on a transparent background."""
+    result = await _result(services, caller, task_id)
+    png = await asyncio.to_thread(results.render_label_png, result)
+    return Response(png, media_type="image/png", headers=_attachment(task_id, "masks.png"))
+
+
+@router.get("/tasks/{task_id}/overlay.png", response_class=Response, responses=_PNG)
+async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """The image with coloured, outlined, labelled masks."""
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    result = await jobs.load_result(services, record)
+    original = await services.blobs.get(record.input_key)
+    png = await asyncio.to_thread(_overlay, result, original)
+    return Response(png, media_type="image/png", headers=_attachment(task_id, "overlay.png"))
+
+
+async def _result(services: Any, caller: Any, task_id: str) -> dict[str, Any]:
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    return await jobs.load_result(services, record)
+
+
+def _overlay(result: dict[str, Any], original: bytes) -> bytes:
+    from ...media import decode_image
+
+    picture = decode_image(original, max_side=1 << 16).image
+    return results.render_overlay_png(result, picture)
+
+
+def _attachment(task_id: str, name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="{task_id}-{name}"'}

@@ -1,0 +1,135 @@
+"""HTTP shapes: request bodies and responses, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..domain.params import SegmentParams
+from ..tasks.base import TaskRecord, TaskStatus
+
+
+class SegmentJson(SegmentParams):
+    """A JSON request: the image as base64, or the `image_id` (sha256) of an earlier upload."""
+
+    image: str | None = Field(None, description="The image file, base64-encoded.")
+    image_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of an image uploaded before: refine without uploading again.",
+    )
+    mask: str | None = Field(None, description="An input mask PNG, base64 (interactive mode).")
+    task_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Your id for the task (idempotent)."
+    )
+
+
+class Links(BaseModel):
+    task: str
+    result_json: str
+    masks_png: str
+    overlay_png: str
+
+
+class TaskView(BaseModel):
+    """A task as clients see it."""
+
+    task_id: str
+    kind: str
+    status: TaskStatus
+    progress: float
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    model_version: str | None
+    timings_ms: dict[str, float]
+    error: dict[str, Any] | None
+    links: Links
+    result: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, record: TaskRecord, result: dict[str, Any] | None = None) -> TaskView:
+        return cls(
+            task_id=record.id,
+            kind=record.kind,
+            status=record.status,
+            progress=record.progress,
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            model_version=record.model_version,
+            timings_ms=record.timings_ms,
+            error=record.error,
+            links=links_for(record.id),
+            result=result,
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+
+
+def links_for(task_id: str) -> Links:
+    base = f"/v1/tasks/{task_id}"
+    return Links(
+        task=base,
+        result_json=f"{base}/result.json",
+        masks_png=f"{base}/masks.png",
+        overlay_png=f"{base}/overlay.png",
+    )
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready | starting | failed")
+    reason: str = ""
+    model: dict[str, Any] | None = None
+    load_seconds: float | None = None
+    checks: dict[str, str] = Field(default_factory=dict, description="Each backend: ok or why not.")
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace pydantic's local `$defs` references so the schema can sit inside OpenAPI."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
+_FORM_PROPERTIES = {
+    "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP image."},
+    "prompt": {"type": "string", "description": "English text, e.g. `cat`."},
+    "boxes": {"type": "string", "description": "JSON list, e.g. `[[10,20,200,180]]`."},
+    "points": {"type": "string", "description": "JSON list, e.g. `[[120,80],[40,60,0]]`."},
+    "mode": {"type": "string", "enum": ["auto", "concept", "interactive"]},
+    "score_threshold": {"type": "number"},
+    "mask_threshold": {"type": "number"},
+    "mask_format": {"type": "string", "description": "Comma-separated: `rle,png,polygons`."},
+    "mask": {"type": "string", "format": "binary", "description": "Input mask PNG."},
+    "image_id": {"type": "string", "description": "sha256 of an earlier upload, instead of file."},
+    "task_id": {"type": "string", "description": "Your idempotency id for the task."},
+}
+
+SEGMENT_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": _FORM_PROPERTIES}},
+            "application/json": {"schema": _inline_refs(SegmentJson.model_json_schema())},
+        },
+    }
+}

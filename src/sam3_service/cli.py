@@ -1,0 +1,158 @@
+"""The `sam3-service` command: serve the API, segment files, build the development model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .domain.params import SegmentParams
+from .errors import Sam3Error
+from .settings import TINY_RANDOM, Settings
+
+if TYPE_CHECKING:  # the heavy imports (torch) wait until a command needs them
+    from .batch import Runner
+
+app = typer.Typer(
+    help="Serve Meta's SAM 3 for promptable segmentation of images.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (SAM3_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (SAM3_PORT).")] = None,
+) -> None:
+    """Run the HTTP API (and, with no SAM3_BROKER_URL, the model and task workers in-process)."""
+    import uvicorn
+
+    from .api.app import create_app
+    from .runtime import choose_model
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=settings.log_level.upper())
+    spec = choose_model(settings)
+    random_note = (
+        "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
+    )
+    console.print(f"[bold]sam3-service[/] model: [cyan]{spec}[/]{random_note}")
+    console.print(f"Listening on http://{settings.host}:{settings.port}  (API docs at /docs)")
+    uvicorn.run(
+        create_app(settings.model_copy(update={"model": spec})),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("segment")
+def segment_command(
+    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Image files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="English text.")] = None,
+    box: Annotated[
+        list[str] | None, typer.Option(help="x0,y0,x1,y1[,neg] in pixels; repeatable.")
+    ] = None,
+    point: Annotated[list[str] | None, typer.Option(help="x,y[,neg]; repeatable.")] = None,
+    mode: Annotated[str, typer.Option(help="auto | concept | interactive")] = "auto",
+    score_threshold: Annotated[float | None, typer.Option(help="Drop objects under it.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A running service (e.g. http://127.0.0.1:8000).")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="SAM3_API_KEY", help="For --url.")] = None,
+) -> None:
+    """Segment images and write, per image, the result JSON, a PNG per object and an overlay."""
+    from .batch import LocalRunner, RemoteRunner
+
+    try:
+        params = SegmentParams(
+            prompt=prompt,
+            boxes=[_parse_coords(b, 4, "--box") for b in box or []],
+            points=[_parse_coords(p, 2, "--point") for p in point or []],
+            mode=mode,  # type: ignore[arg-type]
+            score_threshold=score_threshold,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    runner: Runner
+    if url:
+        runner = RemoteRunner(url, api_key=api_key)
+    else:
+        local = LocalRunner(Settings())
+        with console.status("Loading the model..."):
+            described = _or_exit(local.load)
+        console.print(f"Model: {described}")
+        runner = local
+    try:
+        _run_with_progress(runner, images, params, out)
+    finally:
+        runner.close()
+
+
+@app.command("build-tiny-model")
+def build_tiny_model_command(
+    folder: Annotated[Path, typer.Argument(help="Where to write the model.")],
+    size: Annotated[str, typer.Option(help="tiny | mid | full")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Random seed of the weights.")] = 0,
+) -> None:
+    """Write a randomly initialised SAM 3 (weights, config, processor, tokenizer) to FOLDER,
+    loadable with SAM3_MODEL=FOLDER. For development and tests: its masks are meaningless."""
+    from .inference import build_tiny_model
+
+    with console.status(f"Building a {size} random SAM 3..."):
+        path = build_tiny_model(folder, size=size, seed=seed)  # type: ignore[arg-type]
+    console.print(f"Wrote {path}. Serve it with: SAM3_MODEL={path} sam3-service serve")
+
+
+def _run_with_progress(
+    runner: Runner, images: list[Path], params: SegmentParams, out: Path
+) -> None:
+    from .batch import segment_files
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=len(images) < 2) as progress:
+        bar = progress.add_task("Segmenting", total=len(images))
+        try:
+            for written in segment_files(runner, images, params, out):
+                progress.advance(bar)
+                console.print(f"{written.source.name}: {written.objects} objects -> {out}")
+        except Sam3Error as exc:
+            console.print(f"[bold red]Error:[/] {exc.message}")
+            raise typer.Exit(1) from None
+
+
+def _parse_coords(text: str, count: int, option: str) -> list[float]:
+    parts = [p.strip() for p in text.split(",")]
+    negative = len(parts) == count + 1 and parts[-1].lower() in ("neg", "0", "-")
+    if negative:
+        parts = parts[:-1]
+    if len(parts) != count:
+        raise typer.BadParameter(f"{option} takes {count} numbers separated by commas[, neg]")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r}: not numbers") from None
+    return [*values, 0.0] if negative else values
+
+
+def _or_exit(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except Sam3Error as exc:
+        console.print(f"[bold red]Error:[/] {exc.message}")
+        raise typer.Exit(1) from None

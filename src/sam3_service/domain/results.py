@@ -1,0 +1,95 @@
+"""Turning an engine's Segmentation into the result JSON, and rendering its pictures."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..inference.base import ModelInfo, Segmentation
+from ..media import (
+    decode_rle,
+    encode_rle,
+    label_png,
+    mask_area,
+    mask_to_png,
+    mask_to_polygons,
+    overlay_png,
+)
+from .params import MaskFormat, SegmentParams
+
+RANDOM_MODEL_NOTICE = (
+    "This service runs a randomly initialised development model: masks are meaningless. "
+    "Set SAM3_MODEL to real SAM 3 weights."
+)
+
+
+def build_result(
+    segmentation: Segmentation,
+    *,
+    params: SegmentParams,
+    image_sha256: str,
+    model: ModelInfo,
+    extra_timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    """The JSON result of one image: objects with score, bbox, area and masks, plus metadata."""
+    formats = set(params.mask_format)
+    objects = [
+        _object_json(index, det.score, det.box, det.mask, formats)
+        for index, det in enumerate(segmentation.detections)
+    ]
+    result: dict[str, Any] = {
+        "image": {
+            "width": segmentation.width,
+            "height": segmentation.height,
+            "sha256": image_sha256,
+        },
+        "prompt": params.model_dump(mode="json", exclude={"mask_key"}, exclude_none=True),
+        "model": {"name": model.name, "version": model.version, "random": model.random},
+        "objects": objects,
+        "vision_cache_hit": segmentation.vision_cache_hit,
+        "timings_ms": {**extra_timings_ms, **segmentation.timings_ms},
+    }
+    if model.random:
+        result["warning"] = RANDOM_MODEL_NOTICE
+    return result
+
+
+def _object_json(
+    index: int,
+    score: float,
+    box: tuple[float, float, float, float],
+    mask: np.ndarray,
+    formats: set[MaskFormat],
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": index,
+        "score": round(float(score), 5),
+        "bbox": [round(float(v), 2) for v in box],
+        "area": mask_area(mask),
+        "rle": encode_rle(mask),
+    }
+    if MaskFormat.PNG in formats:
+        obj["mask_png"] = base64.b64encode(mask_to_png(mask)).decode("ascii")
+    if MaskFormat.POLYGONS in formats:
+        obj["polygons"] = mask_to_polygons(mask)
+    return obj
+
+
+def result_masks(result: dict[str, Any]) -> list[np.ndarray]:
+    """Decode every object's mask of a stored result."""
+    return [decode_rle(obj["rle"]) for obj in result["objects"]]
+
+
+def render_label_png(result: dict[str, Any]) -> bytes:
+    """One colour per object on a transparent background."""
+    image = result["image"]
+    return label_png(result_masks(result), image["width"], image["height"])
+
+
+def render_overlay_png(result: dict[str, Any], picture: Image.Image) -> bytes:
+    """The picture with each object's coloured mask, outline and `id score` label."""
+    labels = [f"{obj['id']} {obj['score']:.2f}" for obj in result["objects"]]
+    return overlay_png(picture, result_masks(result), labels=labels)

@@ -1,0 +1,36 @@
+"""The backends and limits that every use case works with, assembled by `runtime.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..cache.base import Cache
+from ..inference.base import Thresholds
+from ..storage.base import BlobStore
+from ..tasks.base import TaskQueue, TaskStore
+from .models import ModelHost
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits, from settings."""
+
+    max_upload_bytes: int = 32 << 20
+    max_image_side: int = 4096
+    max_boxes: int = 16
+    max_points: int = 32
+
+
+@dataclass
+class Services:
+    """Everything a use case needs. `models` is None where inference runs in remote workers."""
+
+    store: TaskStore
+    blobs: BlobStore
+    cache: Cache
+    queue: TaskQueue
+    models: ModelHost | None
+    limits: Limits
+    thresholds: Thresholds
+    result_ttl_s: int = 24 * 3600
+    sync_timeout_s: float = 120.0

@@ -1,0 +1,122 @@
+"""The composition root: turns Settings into running backends, and closes them in reverse order.
+
+The only module that names concrete implementations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from .cache import open_cache
+from .domain import jobs
+from .domain.models import ModelHost
+from .domain.services import Limits, Services
+from .errors import ConfigError
+from .inference import Engine, Thresholds, load_engine, resolve_model
+from .settings import TINY_RANDOM, Settings
+from .storage import open_blob_store
+from .tasks import open_task_queue, open_task_store
+from .tasks.base import JobHandler, TaskQueue
+
+log = logging.getLogger(__name__)
+
+_FALLBACK_BANNER = """
+************************************************************************
+  No SAM 3 weights found for SAM3_MODEL={spec!r}:
+  {reason}
+  FALLING BACK TO 'tiny-random': a randomly initialised model.
+  Every mask it returns is MEANINGLESS. It is for trying the service only.
+************************************************************************"""
+
+
+def choose_model(settings: Settings) -> str:
+    """The model spec to load: SAM3_MODEL, or tiny-random (said loudly) when it is missing and
+    SAM3_MODEL_FALLBACK_TO_TINY is on. Resolving a folder or the HF cache is quick."""
+    spec = settings.model
+    if spec == TINY_RANDOM:
+        return spec
+    try:
+        resolve_model(spec, settings.models_dir)
+    except ConfigError as exc:
+        if not settings.model_fallback_to_tiny:
+            return spec  # the loader fails with the same explanation, shown by /ready
+        log.warning(_FALLBACK_BANNER.format(spec=spec, reason=str(exc).replace("\n", "\n  ")))
+        return TINY_RANDOM
+    return spec
+
+
+def model_host(settings: Settings, spec: str) -> ModelHost:
+    """A host that loads `spec` with the engine settings."""
+
+    def load() -> Engine:
+        return load_engine(
+            spec,
+            models_dir=settings.models_dir,
+            device=settings.device,
+            vision_cache_bytes=settings.vision_cache_bytes,
+            text_cache_entries=settings.text_cache_entries,
+        )
+
+    return ModelHost(spec, load, max_pending=settings.max_queue_depth)
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_image_side=settings.max_image_side,
+        max_boxes=settings.max_boxes,
+        max_points=settings.max_points,
+    )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, *, models: ModelHost | None = None, start_model: bool = True
+) -> AsyncIterator[Services]:
+    """Open every backend named by settings; with no broker, this process also runs the model
+    (loaded in the background) and the in-process task workers."""
+    async with AsyncExitStack() as stack:
+        store = await open_task_store(settings.resolved_database_url)
+        stack.push_async_callback(store.aclose)
+        blobs = open_blob_store(settings.resolved_storage_url)
+        stack.push_async_callback(blobs.aclose)
+        cache = open_cache(settings.redis_url)
+        stack.push_async_callback(cache.aclose)
+        if models is None and start_model and not settings.broker_url:
+            models = model_host(settings, choose_model(settings))
+            models.start()
+            stack.callback(models.close)
+        services = Services(
+            store=store,
+            blobs=blobs,
+            cache=cache,
+            queue=None,  # type: ignore[arg-type]  # set just below: its handler needs services
+            models=models,
+            limits=limits(settings),
+            thresholds=Thresholds(score=settings.score_threshold, mask=settings.mask_threshold),
+            result_ttl_s=settings.result_ttl_s,
+            sync_timeout_s=settings.sync_timeout_s,
+        )
+        services.queue = await _open_queue(settings, stack, _job_runner(services))
+        yield services
+
+
+def _job_runner(services: Services) -> JobHandler:
+    async def run(task_id: str) -> None:
+        await jobs.run(services, task_id)
+
+    return run
+
+
+async def _open_queue(settings: Settings, stack: AsyncExitStack, handler: JobHandler) -> TaskQueue:
+    queue = open_task_queue(
+        settings.broker_url,
+        handler,
+        workers=settings.inprocess_workers,
+        max_depth=settings.max_queue_depth,
+    )
+    stack.push_async_callback(queue.aclose)
+    await queue.start()
+    return queue

@@ -1,0 +1,144 @@
+"""Blobs in an S3 bucket (AWS, SeaweedFS, MinIO...) through boto3, whose calls run in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import BackendUnavailable, NotFound
+from ._keys import check_key
+
+__all__ = ["S3BlobStore"]
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})  # a missing bucket is a setup error
+
+
+class S3BlobStore:
+    """Keys live under `prefix` in `bucket`. Credentials come from the usual boto3 chain.
+
+    With `create_bucket`, a write into a missing bucket creates it (handy for dev servers).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        create_bucket: bool = False,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.create_bucket = create_bucket
+        config = Config(
+            signature_version="s3v4",
+            connect_timeout=2,
+            read_timeout=30,
+            retries={"mode": "standard", "max_attempts": 3},
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+        )
+        self._client: Any = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`, replacing what was there."""
+        upload = functools.partial(
+            self._client.put_object,
+            Bucket=self.bucket,
+            Key=self._name(key),
+            Body=data,
+            ContentType=content_type,
+        )
+        with _map_errors(key):
+            try:
+                await asyncio.to_thread(upload)
+            except ClientError as exc:
+                if not (self.create_bucket and _code(exc) == "NoSuchBucket"):
+                    raise
+                await asyncio.to_thread(self._create_bucket)
+                await asyncio.to_thread(upload)
+
+    async def get(self, key: str) -> bytes:
+        """Return the bytes. Raises NotFound."""
+        with _map_errors(key):
+            return await asyncio.to_thread(self._read, self._name(key))
+
+    async def exists(self, key: str) -> bool:
+        """Whether `key` holds data."""
+        try:
+            with _map_errors(key):
+                await asyncio.to_thread(
+                    self._client.head_object, Bucket=self.bucket, Key=self._name(key)
+                )
+        except NotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is not an error (S3 deletes are idempotent)."""
+        with _map_errors(key):
+            await asyncio.to_thread(
+                self._client.delete_object, Bucket=self.bucket, Key=self._name(key)
+            )
+
+    async def share_url(self, key: str, expires_s: int) -> str | None:
+        """A presigned GET URL for `key`, valid `expires_s` seconds (whether or not it exists)."""
+        sign = functools.partial(
+            self._client.generate_presigned_url,
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._name(key)},
+            ExpiresIn=expires_s,
+        )
+        with _map_errors(key):
+            url: str = await asyncio.to_thread(sign)
+        return url
+
+    async def aclose(self) -> None:
+        """Close the client's HTTP connections."""
+        self._client.close()
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _read(self, name: str) -> bytes:
+        response = self._client.get_object(Bucket=self.bucket, Key=name)
+        body: bytes = response["Body"].read()
+        return body
+
+    def _create_bucket(self) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        region = self._client.meta.region_name
+        if region not in (None, "us-east-1"):
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._client.create_bucket(**args)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":  # another writer created it first
+                raise
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _map_errors(key: str) -> Iterator[None]:
+    """Turn boto3's exceptions into ours: 404s into NotFound, the rest into BackendUnavailable."""
+    try:
+        yield
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise NotFound(f"no blob {key!r}", key=key) from None
+        raise BackendUnavailable(f"S3 refused the request: {exc}", s3_code=_code(exc)) from exc
+    except BotoCoreError as exc:
+        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from exc

@@ -1,0 +1,68 @@
+"""An asyncio queue and worker tasks in the API process: the embedded queue, no broker needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..errors import BackendUnavailable, Busy
+from .base import JobHandler
+
+__all__ = ["InProcessQueue"]
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessQueue:
+    """Runs `handler(task_id)` on `workers` asyncio tasks, at most `max_depth` ids waiting.
+
+    Not durable: ids still waiting when the process stops are lost (their records stay `queued`).
+    """
+
+    def __init__(self, handler: JobHandler, *, workers: int = 1, max_depth: int = 1000) -> None:
+        if workers < 1 or max_depth < 1:
+            raise ValueError("workers and max_depth must be at least 1")
+        self.handler = handler
+        self.workers = workers
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_depth)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start the worker tasks on the running event loop (once; later calls do nothing)."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._work(), name=f"inprocess-worker-{n}")
+                for n in range(self.workers)
+            ]
+
+    async def enqueue(self, task_id: str) -> None:
+        """Queue a task id. Raises Busy when full, BackendUnavailable once closed."""
+        if self._closed:
+            raise BackendUnavailable("the in-process queue is closed")
+        try:
+            self._queue.put_nowait(task_id)
+        except asyncio.QueueFull:
+            raise Busy(f"the queue holds {self._queue.maxsize} tasks already") from None
+
+    async def depth(self) -> int:
+        """How many task ids wait to be picked up."""
+        return self._queue.qsize()
+
+    async def aclose(self) -> None:
+        """Cancel the workers (a running job sees CancelledError) and wait for them to end."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            task_id = await self._queue.get()
+            try:
+                await self.handler(task_id)
+            except Exception:
+                logger.exception("job %s failed in the in-process worker", task_id)
+            finally:
+                self._queue.task_done()
