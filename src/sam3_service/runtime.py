@@ -6,6 +6,7 @@ The only module that names concrete implementations.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -71,6 +72,14 @@ def limits(settings: Settings) -> Limits:
     )
 
 
+def share_secret(settings: Settings) -> bytes:
+    """SAM3_LINK_SECRET, or a random key for this process (links then die with it)."""
+    if settings.link_secret:
+        return settings.link_secret.encode()
+    log.warning("SAM3_LINK_SECRET is empty: share links are valid until this process stops")
+    return secrets.token_bytes(32)
+
+
 @asynccontextmanager
 async def open_services(
     settings: Settings, *, models: ModelHost | None = None, start_model: bool = True
@@ -96,6 +105,8 @@ async def open_services(
             models=models,
             limits=limits(settings),
             thresholds=Thresholds(score=settings.score_threshold, mask=settings.mask_threshold),
+            share_secret=share_secret(settings),
+            share_ttl_s=settings.link_ttl_s,
             result_ttl_s=settings.result_ttl_s,
             sync_timeout_s=settings.sync_timeout_s,
         )

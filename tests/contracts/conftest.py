@@ -122,8 +122,11 @@ def weed_mini_command(data_dir: Path, ports: list[int]) -> list[str]:
     port_flags += ["-admin.port.grpc"]
     return [
         weed,
+        "-logtostderr",
         "mini",
         f"-dir={data_dir}",
+        f"-s3.localSocket={data_dir / 's3.sock'}",
+        f"-filer.localSocket={data_dir / 'filer.sock'}",
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         *(f"{flag}={port}" for flag, port in zip(port_flags, ports, strict=True)),
@@ -133,6 +136,7 @@ def weed_mini_command(data_dir: Path, ports: list[int]) -> list[str]:
         "-s3.port.lance=0",
         "-s3.autoCreateBucket=false",
         "-master.telemetry=false",
+        "-volume.preStopSeconds=0",
     ]
 
 

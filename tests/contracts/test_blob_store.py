@@ -69,8 +69,20 @@ async def test_concurrent_puts_keep_every_blob(store: BlobStore) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["", "../escape", "a/../../b", "/absolute", "a//b", "a/./b", "trailing/", ".hidden", "a b",
-     "caf\u00e9", "a\\b", "x" * 1025],
+    [
+        "",
+        "../escape",
+        "a/../../b",
+        "/absolute",
+        "a//b",
+        "a/./b",
+        "trailing/",
+        ".hidden",
+        "a b",
+        "caf\u00e9",
+        "a\\b",
+        "x" * 1025,
+    ],
 )
 async def test_invalid_keys_raise_invalid_input(store: BlobStore, key: str) -> None:
     with pytest.raises(InvalidInput):

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..domain.models import ModelHost
@@ -15,7 +16,7 @@ from ..runtime import open_services
 from ..settings import Settings
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .routes import health, segment, tasks
+from .routes import examples, health, segment, shares, tasks
 
 DESCRIPTION = """Promptable segmentation of images with Meta's SAM 3.
 
@@ -49,5 +50,9 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     app.include_router(health.router)
     app.include_router(segment.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
+    app.include_router(shares.router, prefix="/v1")
     app.include_router(tasks.alias_router)
+    app.include_router(examples.router, prefix="/v1")
+    # Last, so that every API route above wins over a file of the same path.
+    app.mount("/", StaticFiles(packages=[("sam3_service.web", "static")], html=True), name="web")
     return app

@@ -54,7 +54,7 @@ class SegmentInput:
 async def read_segment_input(request: Request) -> SegmentInput:
     """Parse multipart/form-data or application/json. Raises InvalidInput or UnsupportedMedia."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         async with request.form(max_files=2, max_fields=32) as form:
             return await _from_form(form)
     if content_type in ("application/json", ""):

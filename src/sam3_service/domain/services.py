@@ -32,5 +32,7 @@ class Services:
     models: ModelHost | None
     limits: Limits
     thresholds: Thresholds
+    share_secret: bytes = b""
+    share_ttl_s: int = 7 * 24 * 3600
     result_ttl_s: int = 24 * 3600
     sync_timeout_s: float = 120.0

@@ -34,11 +34,9 @@ class FeatureCache(Generic[V]):
     `(image_sha256, head)`.
     """
 
-    def __init__(
-        self, capacity: int, *, weigh: Callable[[V], int] = tensor_bytes
-    ) -> None:
+    def __init__(self, capacity: int, *, weigh: Callable[[V], int] = tensor_bytes) -> None:
         self.capacity = capacity
-        self._weigh = weigh
+        self._weigh: Callable[[V], int] = weigh
         self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()

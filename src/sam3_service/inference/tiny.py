@@ -10,13 +10,15 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from safetensors.torch import save_file
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import (
-    CLIPTokenizerFast,
+    CLIPTextConfig,
+    CLIPTokenizer,
+    Sam3Config,
     Sam3ImageProcessor,
     Sam3VideoConfig,
     Sam3VideoModel,
@@ -31,7 +33,10 @@ ModelSize = Literal["tiny", "mid", "full"]
 
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 # CLIP's pre-tokenizer: words, single digits and punctuation runs, then byte-level symbols.
-_CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+_CLIP_SPLIT = (
+    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|"""
+    r"""[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+)
 # Words the BPE learns merges from; any other text still tokenizes, byte by byte.
 _CORPUS = (
     "person bicycle car motorcycle airplane bus train truck boat traffic light fire hydrant "
@@ -134,7 +139,7 @@ def _write_checkpoint(folder: Path, size: ModelSize, seed: int) -> None:
     _processor(config.image_size, tokenizer).save_pretrained(folder)
 
 
-def _clip_tokenizer() -> CLIPTokenizerFast:
+def _clip_tokenizer() -> CLIPTokenizer:
     """A CLIP tokenizer (same normalizer, pre-tokenizer and specials) with a small vocabulary."""
     trainer = trainers.BpeTrainer(
         vocab_size=4096,  # more than the corpus offers: learn every merge
@@ -152,17 +157,18 @@ def _clip_tokenizer() -> CLIPTokenizerFast:
         ]
     )
     bpe.train_from_iterator(_CORPUS, trainer)
-    merges = [tuple(pair) for pair in json.loads(bpe.to_str())["model"]["merges"]]
+    merges = [(a, b) for a, b in json.loads(bpe.to_str())["model"]["merges"]]
     # As CLIP does: every byte symbol alone and word-final, then the merges, then specials.
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     symbols = alphabet + [f"{s}</w>" for s in alphabet] + [a + b for a, b in merges]
     vocab = {token: i for i, token in enumerate(dict.fromkeys([*symbols, _BOS, _EOS]))}
-    return CLIPTokenizerFast(vocab=vocab, merges=merges, model_max_length=32)
+    # BPE takes merges as pairs, which CLIPTokenizer's annotation (str | list[str]) omits.
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=32)  # type: ignore[arg-type]
 
 
-def _video_config(size: ModelSize, tokenizer: CLIPTokenizerFast) -> Sam3VideoConfig:
+def _video_config(size: ModelSize, tokenizer: CLIPTokenizer) -> Sam3VideoConfig:
     config = Sam3VideoConfig() if size == "full" else _scaled_config(_SHAPES[size])
-    text = config.detector_config.text_config
+    text = _text_config(config)
     text.bos_token_id = tokenizer.bos_token_id
     text.eos_token_id = tokenizer.eos_token_id
     text.pad_token_id = tokenizer.pad_token_id
@@ -170,6 +176,12 @@ def _video_config(size: ModelSize, tokenizer: CLIPTokenizerFast) -> Sam3VideoCon
         text.vocab_size = len(tokenizer)
     config.architectures = ["Sam3VideoModel"]
     return config
+
+
+def _text_config(config: Sam3VideoConfig) -> CLIPTextConfig:
+    """The CLIP text encoder's config, inside the detector's."""
+    detector = cast(Sam3Config, config.detector_config)
+    return cast(CLIPTextConfig, detector.text_config)
 
 
 def _scaled_config(shape: _Shape) -> Sam3VideoConfig:
@@ -205,7 +217,11 @@ def _scaled_config(shape: _Shape) -> Sam3VideoConfig:
         "max_position_embeddings": 32,
         "hidden_act": "gelu",
     }
-    block = {"hidden_size": width, "num_attention_heads": heads, "intermediate_size": shape.decoder_mlp}
+    block = {
+        "hidden_size": width,
+        "num_attention_heads": heads,
+        "intermediate_size": shape.decoder_mlp,
+    }
     detector = {
         "model_type": "sam3",
         "vision_config": vision,
@@ -239,7 +255,7 @@ def _scaled_config(shape: _Shape) -> Sam3VideoConfig:
     return config
 
 
-def _processor(image_size: int, tokenizer: CLIPTokenizerFast) -> Sam3VideoProcessor:
+def _processor(image_size: int, tokenizer: CLIPTokenizer) -> Sam3VideoProcessor:
     mask_side = 4 * (image_size // 14)
     square = {"height": image_size, "width": image_size}
     return Sam3VideoProcessor(

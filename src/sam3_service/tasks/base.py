@@ -48,8 +48,17 @@ class TaskRecord:
 
 # The fields `TaskStore.update` may change.
 MUTABLE_FIELDS = frozenset(
-    {"status", "progress", "model_version", "result_key", "error", "timings_ms", "attempts",
-     "started_at", "finished_at"}
+    {
+        "status",
+        "progress",
+        "model_version",
+        "result_key",
+        "error",
+        "timings_ms",
+        "attempts",
+        "started_at",
+        "finished_at",
+    }
 )
 
 
@@ -88,8 +97,12 @@ JobHandler = Callable[[str], Awaitable[None]]
 class TaskQueue(Protocol):
     """Carries task ids (never payloads) to workers, at least once."""
 
+    async def start(self) -> None:
+        """Begin delivering (in-process workers start here; a remote queue only connects)."""
+        ...
+
     async def enqueue(self, task_id: str) -> None:
-        """Queue a task id. Raises Busy when the queue is full, BackendUnavailable if unreachable."""
+        """Queue a task id. Raises Busy when full, BackendUnavailable when unreachable."""
         ...
 
     async def depth(self) -> int:
@@ -97,5 +110,5 @@ class TaskQueue(Protocol):
         ...
 
     async def aclose(self) -> None:
-        """Stop consuming and release connections; queued ids survive where the backend is durable."""
+        """Stop consuming and release connections; a durable backend keeps queued ids."""
         ...

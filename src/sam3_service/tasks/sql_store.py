@@ -2,7 +2,7 @@
 
 The engine is synchronous and each call runs in a worker thread: one code path serves both
 databases with the drivers we already ship (pysqlite, psycopg), and Alembic is synchronous anyway.
-Every call is one short statement, so the thread hop costs far less than the query.
+Every call is a statement or two, so the thread hop costs little next to the query.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ from .base import MUTABLE_FIELDS, TaskRecord, TaskStatus
 
 __all__ = ["SqlTaskStore", "upgrade_database"]
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x53414D33  # "SAM3": the PostgreSQL advisory lock held while migrating
 
 
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware datetimes, stored as UTC (SQLite keeps no offset, so we add it back)."""
+class _UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware datetimes, stored as UTC (SQLite keeps no offset, so we add it back when reading)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: task times must be timezone-aware")
         return None if value is None else value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
@@ -65,9 +63,9 @@ tasks = sa.Table(
     sa.Column("error", _JSON),
     sa.Column("timings_ms", _JSON, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("started_at", UtcDateTime),
-    sa.Column("finished_at", UtcDateTime),
+    sa.Column("created_at", _UtcDateTime, nullable=False),
+    sa.Column("started_at", _UtcDateTime),
+    sa.Column("finished_at", _UtcDateTime),
     sa.Index("ix_tasks_owner_created_at", "owner", "created_at"),
 )
 
@@ -80,7 +78,7 @@ class SqlTaskStore:
 
     async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
         """Insert `record`; if its id exists, return the stored one and False (idempotent)."""
-        return await asyncio.to_thread(self._create, record)
+        return await asyncio.to_thread(self._create, record, _to_row(record))
 
     async def get(self, task_id: str) -> TaskRecord:
         """Return the record. Raises NotFound."""
@@ -98,7 +96,8 @@ class SqlTaskStore:
         unknown = fields.keys() - MUTABLE_FIELDS
         if unknown:
             raise ValueError(f"fields that cannot be updated: {sorted(unknown)}")
-        return await asyncio.to_thread(self._update, task_id, expect, fields)
+        values = {name: _column_value(name, value) for name, value in fields.items()}
+        return await asyncio.to_thread(self._update, task_id, expect, values)
 
     async def list(self, *, owner: str | None = None, limit: int = 50) -> list[TaskRecord]:
         """The newest records first, optionally only one owner's."""
@@ -113,10 +112,10 @@ class SqlTaskStore:
         """Close the connection pool."""
         await asyncio.to_thread(self._engine.dispose)
 
-    def _create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
-        insert = _insert_or_ignore(self._engine.dialect.name).values(_to_row(record))
+    def _create(self, record: TaskRecord, row: dict[str, Any]) -> tuple[TaskRecord, bool]:
+        insert = _insert_or_ignore(self._engine.dialect.name).values(row).returning(tasks.c.id)
         with _map_errors(), self._engine.begin() as conn:
-            if conn.execute(insert).rowcount == 1:
+            if conn.execute(insert).first() is not None:
                 return record, True
             return _fetch(conn, record.id), False
 
@@ -125,14 +124,13 @@ class SqlTaskStore:
             return _fetch(conn, task_id)
 
     def _update(
-        self, task_id: str, expect: set[TaskStatus] | None, fields: dict[str, Any]
+        self, task_id: str, expect: set[TaskStatus] | None, values: dict[str, Any]
     ) -> TaskRecord | None:
         where = [tasks.c.id == task_id]
         if expect is not None:
             where.append(tasks.c.status.in_([TaskStatus(s).value for s in expect]))
         with _map_errors(), self._engine.begin() as conn:
-            if fields:
-                values = {name: _column_value(name, value) for name, value in fields.items()}
+            if values:
                 change = tasks.update().where(*where).values(values).returning(*tasks.c)
                 row = conn.execute(change).one_or_none()
             else:
@@ -176,12 +174,12 @@ def _engine_for(url: str) -> Engine:
         raise ConfigError(f"the task database must be sqlite:// or postgresql://, got {url!r}")
     if "connect_timeout" not in parsed.query:
         parsed = parsed.update_query_dict({"connect_timeout": "5"})
-    return sa.create_engine(parsed, pool_pre_ping=True)
+    return sa.create_engine(parsed, pool_pre_ping=True)  # pre-ping: survive a server restart
 
 
 def _alembic_config(conn: Connection) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
     return config
 
@@ -194,8 +192,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    # Take the write lock up front: a deferred transaction that reads then writes can fail with
-    # "database is locked" at once instead of waiting for the busy timeout.
+    # Take the write lock up front, so concurrent transactions queue on the busy timeout instead
+    # of one failing at once with "database is locked" when it turns from reader into writer.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -218,13 +216,19 @@ def _fetch(conn: Connection, task_id: str) -> TaskRecord:
 
 
 def _column_value(name: str, value: Any) -> Any:
-    return TaskStatus(value).value if name == "status" else value
+    """`value` as stored in column `name`. Raises ValueError for a bad status or a naive time."""
+    if name == "status":
+        return TaskStatus(value).value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError(f"{name}={value!r} is naive: task times must be timezone-aware")
+    return value
 
 
 def _to_row(record: TaskRecord) -> dict[str, Any]:
-    row = {column.name: getattr(record, column.name) for column in tasks.columns}
-    row["status"] = TaskStatus(record.status).value
-    return row
+    return {
+        column.name: _column_value(column.name, getattr(record, column.name))
+        for column in tasks.columns
+    }
 
 
 def _to_record(row: Any) -> TaskRecord:

@@ -86,8 +86,13 @@ def test_empty_file(client: TestClient) -> None:
 
 
 def test_too_many_bytes_is_refused_while_streaming(small_client: TestClient) -> None:
+    sent = []
+
     def chunks() -> Iterator[bytes]:
-        yield b"x" * 600_000
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'
+        for _ in range(100):  # 6.4 MB if nobody stopped reading
+            sent.append(1)
+            yield b"x" * 64_000
 
     response = small_client.post(
         "/v1/segment", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}

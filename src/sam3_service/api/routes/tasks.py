@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...domain import jobs, results
+from ...domain import downloads, jobs
 from ...tasks.base import TaskStatus
 from ..deps import CallerDep, ServicesDep
 from ..inputs import read_segment_input
@@ -17,7 +16,9 @@ from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView
 router = APIRouter(tags=["tasks"])
 alias_router = APIRouter(tags=["tasks"])
 
-_PNG = {200: {"content": {"image/png": {}}, "description": "A PNG picture."}}
+PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "A PNG picture."}
+}
 
 
 @router.post("/tasks", status_code=202, openapi_extra=SEGMENT_REQUEST_BODY)
@@ -74,39 +75,31 @@ async def cancel_task(task_id: str, services: ServicesDep, caller: CallerDep) ->
 @router.get("/tasks/{task_id}/result.json")
 async def download_result(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     """The result JSON (COCO RLE masks) as a file."""
-    result = await _result(services, caller, task_id)
-    return JSONResponse(result, headers=_attachment(task_id, "result.json"))
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    return json_file(await downloads.result_json(services, record), task_id)
 
 
-@router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=_PNG)
+@router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=PNG)
 async def download_masks(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     """Every object's mask in its own colour on a transparent background."""
-    result = await _result(services, caller, task_id)
-    png = await asyncio.to_thread(results.render_label_png, result)
-    return Response(png, media_type="image/png", headers=_attachment(task_id, "masks.png"))
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    return png_file(await downloads.masks_png(services, record), task_id, "masks.png")
 
 
-@router.get("/tasks/{task_id}/overlay.png", response_class=Response, responses=_PNG)
+@router.get("/tasks/{task_id}/overlay.png", response_class=Response, responses=PNG)
 async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     """The image with coloured, outlined, labelled masks."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    result = await jobs.load_result(services, record)
-    original = await services.blobs.get(record.input_key)
-    png = await asyncio.to_thread(_overlay, result, original)
-    return Response(png, media_type="image/png", headers=_attachment(task_id, "overlay.png"))
+    return png_file(await downloads.overlay_png(services, record), task_id, "overlay.png")
 
 
-async def _result(services: Any, caller: Any, task_id: str) -> dict[str, Any]:
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return await jobs.load_result(services, record)
+def json_file(result: dict[str, Any], task_id: str) -> Response:
+    return JSONResponse(result, headers=_disposition(task_id, "result.json"))
 
 
-def _overlay(result: dict[str, Any], original: bytes) -> bytes:
-    from ...media import decode_image
-
-    picture = decode_image(original, max_side=1 << 16).image
-    return results.render_overlay_png(result, picture)
+def png_file(png: bytes, task_id: str, name: str) -> Response:
+    return Response(png, media_type="image/png", headers=_disposition(task_id, name))
 
 
-def _attachment(task_id: str, name: str) -> dict[str, str]:
+def _disposition(task_id: str, name: str) -> dict[str, str]:
     return {"Content-Disposition": f'inline; filename="{task_id}-{name}"'}

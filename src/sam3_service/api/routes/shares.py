@@ -1,0 +1,93 @@
+"""Share links: a signed, expiring URL that opens one result read-only, without an API key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response
+from pydantic import BaseModel, Field
+
+from ...domain import downloads, sharing
+from ..deps import CallerDep, ServicesDep
+from ..schemas import Links, TaskView
+from .tasks import PNG, json_file, png_file
+
+router = APIRouter(tags=["share links"])
+
+
+class ShareRequest(BaseModel):
+    ttl_s: int | None = Field(None, description="Lifetime in seconds; default SAM3_LINK_TTL_S.")
+
+
+class ShareLink(BaseModel):
+    token: str
+    url: str = Field(description="The web page showing the shared result.")
+    api_url: str = Field(description="The shared task as JSON.")
+    expires_at: datetime
+
+
+@router.post("/tasks/{task_id}/share")
+async def share_task(
+    task_id: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    body: Annotated[ShareRequest | None, Body()] = None,
+) -> ShareLink:
+    """Make a link that shows this task's result to anyone who has it, until it expires."""
+    ttl_s = body.ttl_s if body and body.ttl_s is not None else services.share_ttl_s
+    share = await sharing.create(services, task_id, owner=caller.visible_owner, ttl_s=ttl_s)
+    return ShareLink(
+        token=share.token,
+        url=f"/?share={share.token}",
+        api_url=f"/v1/shared/{share.token}",
+        expires_at=share.expires_at,
+    )
+
+
+@router.get("/shared/{token}")
+async def get_shared(token: str, services: ServicesDep) -> TaskView:
+    """The shared task with its result (read-only; no API key needed)."""
+    record = await sharing.open_shared(services, token)
+    view = TaskView.of(record, await downloads.result_json(services, record))
+    view.links = _shared_links(token)
+    return view
+
+
+@router.get("/shared/{token}/result.json")
+async def get_shared_result(token: str, services: ServicesDep) -> Response:
+    """The shared result JSON."""
+    record = await sharing.open_shared(services, token)
+    return json_file(await downloads.result_json(services, record), record.id)
+
+
+@router.get("/shared/{token}/masks.png", response_class=Response, responses=PNG)
+async def get_shared_masks(token: str, services: ServicesDep) -> Response:
+    """The shared result's masks, one colour per object."""
+    record = await sharing.open_shared(services, token)
+    return png_file(await downloads.masks_png(services, record), record.id, "masks.png")
+
+
+@router.get("/shared/{token}/overlay.png", response_class=Response, responses=PNG)
+async def get_shared_overlay(token: str, services: ServicesDep) -> Response:
+    """The shared result drawn over its image."""
+    record = await sharing.open_shared(services, token)
+    return png_file(await downloads.overlay_png(services, record), record.id, "overlay.png")
+
+
+@router.get("/shared/{token}/image", response_class=Response)
+async def get_shared_image(token: str, services: ServicesDep) -> Response:
+    """The shared task's input image."""
+    record = await sharing.open_shared(services, token)
+    data, media_type = await downloads.input_image(services, record)
+    return Response(data, media_type=media_type)
+
+
+def _shared_links(token: str) -> Links:
+    base = f"/v1/shared/{token}"
+    return Links(
+        task=base,
+        result_json=f"{base}/result.json",
+        masks_png=f"{base}/masks.png",
+        overlay_png=f"{base}/overlay.png",
+    )

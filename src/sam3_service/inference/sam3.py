@@ -1,0 +1,474 @@
+"""The SAM 3 engine: one copy of the weights answers concept and interactive prompts."""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import (
+    BatchEncoding,
+    PreTrainedConfig,
+    Sam3Model,
+    Sam3Processor,
+    Sam3TrackerConfig,
+    Sam3TrackerModel,
+    Sam3TrackerProcessor,
+    Sam3TrackerVideoProcessor,
+    Sam3VideoModel,
+    Sam3VideoProcessor,
+)
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+from ..errors import ConfigError, InvalidInput, ModelNotReady
+from .base import (
+    Detection,
+    EngineStats,
+    ModelInfo,
+    Prompt,
+    PromptMode,
+    Segmentation,
+    Thresholds,
+)
+from .feature_cache import FeatureCache, count_one
+
+__all__ = ["STAGES", "Sam3Engine"]
+
+STAGES = ("preprocess", "encode_image", "encode_prompt", "decode", "postprocess")
+_MASK_PROMPT_LOGIT = 10.0  # a bool mask prompt enters as logits of +-10, SAM 2's scale for masks
+
+
+@dataclass
+class _Heads:
+    video: Sam3VideoModel
+    detector: Sam3Model
+    tracker: Sam3TrackerModel
+
+
+class Sam3Engine:
+    """SAM 3 through `transformers`, with a single copy of the weights.
+
+    `Sam3VideoModel` is loaded once. Its `detector_model` (a `Sam3Model`) answers concept
+    prompts; a `Sam3TrackerModel` assembled from its modules answers clicks, boxes and masks.
+    Both heads read the same ViT backbone, whose output is cached per image.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        name: str,
+        version: str,
+        random: bool,
+        device: str = "auto",
+        vision_cache_bytes: int = 1 << 30,
+        text_cache_entries: int = 1024,
+    ) -> None:
+        self.device, self.dtype = _placement(device)
+        video = _load_video_model(Path(folder), self.device, self.dtype)
+        self._heads: _Heads | None = _Heads(video, video.detector_model, _assemble_tracker(video))
+        self.video_processor = Sam3VideoProcessor.from_pretrained(folder)
+        image_processor = self.video_processor.image_processor
+        self.processor = Sam3Processor(image_processor, self.video_processor.tokenizer)
+        self.tracker_processor = Sam3TrackerProcessor(image_processor)
+        self.tracker_video_processor = Sam3TrackerVideoProcessor(
+            image_processor, self.video_processor.video_processor
+        )
+        vit = video.detector_model.config.vision_config.backbone_config
+        self._grid = vit.image_size // vit.patch_size
+        self._max_tokens = video.detector_model.config.text_config.max_position_embeddings
+        self.info = ModelInfo(
+            name=name,
+            version=version,
+            random=random,
+            device=str(self.device),
+            dtype=str(self.dtype).removeprefix("torch."),
+        )
+        self.stats = EngineStats()
+        self._vision_cache: FeatureCache[torch.Tensor] = FeatureCache(vision_cache_bytes)
+        self._text_cache: FeatureCache[torch.Tensor] = FeatureCache(
+            text_cache_entries, weigh=count_one
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def video_model(self) -> Sam3VideoModel:
+        """The loaded `Sam3VideoModel`, owner of every weight."""
+        return self._loaded().video
+
+    @property
+    def detector(self) -> Sam3Model:
+        """The concept head: the video model's `detector_model`."""
+        return self._loaded().detector
+
+    @property
+    def tracker(self) -> Sam3TrackerModel:
+        """The interactive head, made of the video model's modules."""
+        return self._loaded().tracker
+
+    def segment(
+        self, image: Image.Image, image_sha256: str, prompt: Prompt, thresholds: Thresholds
+    ) -> Segmentation:
+        """Segment an RGB image. Raises InvalidInput for a prompt the model cannot take."""
+        mode = prompt.resolved_mode()
+        width, height = image.size
+        _check_prompt(prompt, mode, width, height)
+        timer = _Timer(self.device)
+        with self._lock, torch.inference_mode():
+            heads = self._loaded()
+            hidden, hit = self._backbone(heads, image, image_sha256, timer)
+            if mode is PromptMode.CONCEPT:
+                detections = self._concept(
+                    heads, hidden, prompt, thresholds, (height, width), timer
+                )
+            else:
+                detections = self._interactive(
+                    heads, hidden, prompt, thresholds, (height, width), timer
+                )
+        return Segmentation(detections, width, height, timer.ms, vision_cache_hit=hit)
+
+    def close(self) -> None:
+        """Free the model and its caches."""
+        with self._lock:
+            self._heads = None
+            self._vision_cache.clear()
+            self._text_cache.clear()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _loaded(self) -> _Heads:
+        if self._heads is None:
+            raise ModelNotReady("the SAM 3 engine is closed")
+        return self._heads
+
+    def _backbone(
+        self, heads: _Heads, image: Image.Image, image_sha256: str, timer: _Timer
+    ) -> tuple[torch.Tensor, bool]:
+        """The ViT output both heads start from, from the cache when the image was seen."""
+        key = (image_sha256, "backbone")
+        cached = self._vision_cache.get(key)
+        if cached is not None:
+            self.stats.vision_cache_hits += 1
+            return cached, True
+        with timer("preprocess"):
+            pixels = self.processor.image_processor(images=image, return_tensors="pt")
+            pixel_values = pixels["pixel_values"].to(self.device, self.dtype)
+        with timer("encode_image"):
+            hidden = heads.detector.vision_encoder.backbone(pixel_values).last_hidden_state
+        self.stats.vision_encoder_runs += 1
+        self._vision_cache.put(key, hidden)
+        return hidden, False
+
+    def _concept(
+        self,
+        heads: _Heads,
+        hidden: torch.Tensor,
+        prompt: Prompt,
+        thresholds: Thresholds,
+        size: tuple[int, int],
+        timer: _Timer,
+    ) -> list[Detection]:
+        with timer("preprocess"):
+            inputs = self._concept_inputs(prompt, size)
+        with timer("encode_image"):
+            vision = self._detector_features(heads.detector, hidden)
+        with timer("encode_prompt"):
+            text = self._text_features(heads.detector, inputs.pop("input_ids"), inputs)
+        with timer("decode"):
+            outputs = heads.detector(vision_embeds=vision, text_embeds=text, **inputs)
+        with timer("postprocess"):
+            result = self.processor.post_process_instance_segmentation(
+                outputs,
+                threshold=thresholds.score,
+                mask_threshold=thresholds.mask,
+                target_sizes=[size],
+            )[0]
+            return _ranked_detections(result["scores"], result["boxes"], result["masks"])
+
+    def _concept_inputs(self, prompt: Prompt, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        boxes = [[box.as_list() for box in prompt.boxes]] if prompt.boxes else None
+        labels = [[int(box.positive) for box in prompt.boxes]] if prompt.boxes else None
+        inputs = self.processor(
+            text=prompt.text,
+            input_boxes=boxes,
+            input_boxes_labels=labels,
+            original_sizes=[list(size)],
+            return_tensors="pt",
+        )
+        if inputs["input_ids"].shape[-1] > self._max_tokens:
+            raise InvalidInput(f"the text prompt is longer than {self._max_tokens} tokens")
+        return self._on_device(inputs)
+
+    def _detector_features(
+        self, detector: Sam3Model, hidden: torch.Tensor
+    ) -> Sam3VisionEncoderOutput:
+        """`Sam3Model.get_vision_features`, from the backbone output."""
+        fpn_hidden_states, fpn_position_encoding = detector.vision_encoder.neck(
+            self._spatial(hidden)
+        )
+        return Sam3VisionEncoderOutput(
+            last_hidden_state=hidden,
+            fpn_hidden_states=fpn_hidden_states,
+            fpn_position_encoding=fpn_position_encoding,
+        )
+
+    def _text_features(
+        self, detector: Sam3Model, input_ids: torch.Tensor, inputs: dict[str, torch.Tensor]
+    ) -> BaseModelOutputWithPooling:
+        """`Sam3Model.get_text_features`, cached by token ids."""
+        key = tuple(input_ids[0].tolist())
+        features = self._text_cache.get(key)
+        if features is None:
+            attention_mask = inputs["attention_mask"]
+            output = detector.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            features = output.pooler_output
+            self._text_cache.put(key, features)
+            self.stats.text_encoder_runs += 1
+        else:
+            self.stats.text_cache_hits += 1
+        return BaseModelOutputWithPooling(pooler_output=features)
+
+    def _interactive(
+        self,
+        heads: _Heads,
+        hidden: torch.Tensor,
+        prompt: Prompt,
+        thresholds: Thresholds,
+        size: tuple[int, int],
+        timer: _Timer,
+    ) -> list[Detection]:
+        with timer("preprocess"):
+            inputs = self._interactive_inputs(prompt, size)
+        with timer("encode_image"):
+            embeddings = self._tracker_embeddings(heads.tracker, hidden)
+        # The tracker encodes its prompt inside the decoder call: that time counts as decode.
+        with timer("decode"):
+            ambiguous = len(prompt.points) == 1 and not prompt.boxes and prompt.mask is None
+            outputs = heads.tracker(
+                image_embeddings=embeddings, multimask_output=ambiguous, **inputs
+            )
+        with timer("postprocess"):
+            return self._best_mask(outputs.iou_scores, outputs.pred_masks, size, thresholds)
+
+    def _interactive_inputs(self, prompt: Prompt, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        points = [[[[point.x, point.y] for point in prompt.points]]] if prompt.points else None
+        labels = [[[int(point.positive) for point in prompt.points]]] if prompt.points else None
+        boxes = [[prompt.boxes[0].as_list()]] if prompt.boxes else None
+        inputs = self.tracker_processor(
+            input_points=points,
+            input_labels=labels,
+            input_boxes=boxes,
+            original_sizes=[list(size)],
+            return_tensors="pt",
+        )
+        if prompt.mask is not None:
+            logits = torch.from_numpy(prompt.mask).float() * (2 * _MASK_PROMPT_LOGIT)
+            inputs["input_masks"] = (logits - _MASK_PROMPT_LOGIT)[None, None]
+        return self._on_device(inputs)
+
+    def _tracker_embeddings(
+        self, tracker: Sam3TrackerModel, hidden: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """`Sam3TrackerModel.get_image_embeddings`, from the backbone output.
+
+        The library runs a fourth (0.5x) FPN level, adds `no_memory_embedding` to it and then
+        keeps only the first three levels: the same result without the dropped level.
+        """
+        spatial = self._spatial(hidden)
+        high, mid, low = (layer(spatial) for layer in tracker.vision_encoder.neck.fpn_layers[:3])
+        decoder = tracker.mask_decoder
+        return [decoder.conv_s0(high), decoder.conv_s1(mid), low]
+
+    def _best_mask(
+        self,
+        iou_scores: torch.Tensor,
+        pred_masks: torch.Tensor,
+        size: tuple[int, int],
+        thresholds: Thresholds,
+    ) -> list[Detection]:
+        """Keep the candidate mask with the best predicted IoU, which is also its score."""
+        scores = iou_scores[0, 0].float()
+        best = int(scores.argmax())
+        score = float(scores[best])
+        if score < thresholds.score:
+            return []
+        logits = pred_masks[:, :, best : best + 1]  # (image, object, mask, height, width)
+        masks = self.tracker_processor.post_process_masks(
+            logits, [size], mask_threshold=_logit(thresholds.mask)
+        )
+        mask = masks[0][0, 0].cpu().numpy()
+        box = _bounding_box(mask)
+        return [] if box is None else [Detection(score, box, mask)]
+
+    def _spatial(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(batch, tokens, channels) ViT output as the (batch, channels, grid, grid) map."""
+        return hidden.view(hidden.shape[0], self._grid, self._grid, -1).permute(0, 3, 1, 2)
+
+    def _on_device(self, inputs: BatchEncoding) -> dict[str, torch.Tensor]:
+        """Model inputs on the model's device; floats in its dtype. Drops `original_sizes`."""
+        placed = {}
+        for key, value in inputs.items():
+            if key != "original_sizes":
+                dtype = self.dtype if value.is_floating_point() else None
+                placed[key] = value.to(self.device, dtype)
+        return placed
+
+
+class _Timer:
+    """Milliseconds per stage; waits for the GPU so that each stage is charged its own work."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.ms = dict.fromkeys(STAGES, 0.0)
+        self._cuda = device.type == "cuda"
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self._cuda:
+                torch.cuda.synchronize()
+            self.ms[stage] += (time.perf_counter() - start) * 1000
+
+
+def _placement(device: str) -> tuple[torch.device, torch.dtype]:
+    """`auto` is the GPU in bfloat16 when there is one, else the CPU in float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}: use auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible: use auto or cpu")
+    return torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def _load_video_model(folder: Path, device: torch.device, dtype: torch.dtype) -> Sam3VideoModel:
+    """Load every weight once; a checkpoint that leaves any weight random is refused."""
+    try:
+        loaded = Sam3VideoModel.from_pretrained(folder, dtype=dtype, output_loading_info=True)
+        model, report = cast(tuple[Sam3VideoModel, dict[str, Any]], loaded)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load SAM 3 from {folder}: {exc}") from exc
+    missing = sorted(report["missing_keys"])
+    if missing:
+        raise ConfigError(
+            f"{folder} is not a complete SAM 3 checkpoint: {len(missing)} weights of "
+            f"Sam3VideoModel are missing (first: {missing[0]}). Use one laid out like "
+            "facebook/sam3."
+        )
+    # transformers wraps `Module.to` in a way that hides its signature from type checkers
+    return model.to(device).eval()  # type: ignore[arg-type]
+
+
+def _assemble_tracker(video: Sam3VideoModel) -> Sam3TrackerModel:
+    """A `Sam3TrackerModel` whose modules are the video model's: it owns no weight.
+
+    It is what `Sam3TrackerModel.from_pretrained` builds from the same checkpoint: the
+    detector's ViT, `tracker_neck`, and the tracker's prompt encoder and mask decoder.
+    """
+    tracker_config = cast(PreTrainedConfig, video.config.tracker_config)
+    config = Sam3TrackerConfig(**tracker_config.to_dict())
+    with torch.device("meta"):  # built without memory, then every module is replaced
+        tracker = Sam3TrackerModel(config)
+    tracker.vision_encoder.backbone = video.detector_model.vision_encoder.backbone
+    tracker.vision_encoder.neck = video.tracker_neck
+    tracker.shared_image_embedding = video.tracker_model.shared_image_embedding
+    tracker.prompt_encoder = video.tracker_model.prompt_encoder
+    tracker.mask_decoder = video.tracker_model.mask_decoder
+    tracker.no_memory_embedding = video.tracker_model.no_memory_embedding
+    tensors = [*tracker.named_parameters(), *tracker.named_buffers()]
+    leftover = [name for name, tensor in tensors if tensor.is_meta]
+    if leftover:
+        raise RuntimeError(f"tracker assembly left {leftover[:3]} unshared: transformers changed")
+    return tracker.eval()
+
+
+def _check_prompt(prompt: Prompt, mode: PromptMode, width: int, height: int) -> None:
+    """Raise InvalidInput for a prompt that the chosen head cannot take."""
+    if prompt.text is None and not (prompt.boxes or prompt.points or prompt.mask is not None):
+        raise InvalidInput("the prompt is empty: give text, boxes, points or a mask")
+    for point in prompt.points:
+        _check_inside(point.x, point.y, width, height, "point")
+    for box in prompt.boxes:
+        _check_inside(box.x0, box.y0, width, height, "box")
+        _check_inside(box.x1, box.y1, width, height, "box")
+        if not (box.x0 < box.x1 and box.y0 < box.y1):
+            raise InvalidInput(f"box {box.as_list()} must have x0 < x1 and y0 < y1")
+    if mode is PromptMode.CONCEPT:
+        _check_concept(prompt)
+    else:
+        _check_interactive(prompt, width, height)
+
+
+def _check_inside(x: float, y: float, width: int, height: int, what: str) -> None:
+    if not (0 <= x <= width and 0 <= y <= height):
+        raise InvalidInput(f"{what} corner ({x}, {y}) lies outside the {width}x{height} image")
+
+
+def _check_concept(prompt: Prompt) -> None:
+    if prompt.points or prompt.mask is not None:
+        raise InvalidInput("points and masks need the interactive mode, not the concept mode")
+    if prompt.text is not None and not prompt.text.strip():
+        raise InvalidInput("the text prompt is blank")
+    if prompt.text is None and not any(box.positive for box in prompt.boxes):
+        raise InvalidInput("a concept prompt needs text or at least one positive box")
+
+
+def _check_interactive(prompt: Prompt, width: int, height: int) -> None:
+    if prompt.text is not None:
+        raise InvalidInput("text needs the concept mode, not the interactive mode")
+    if len(prompt.boxes) > 1:
+        raise InvalidInput(
+            "the interactive mode takes one box; several boxes need the concept mode"
+        )
+    if prompt.boxes and not prompt.boxes[0].positive:
+        raise InvalidInput("the interactive box must be positive; mark background with points")
+    mask = prompt.mask
+    if mask is not None and (mask.dtype != np.bool_ or mask.shape != (height, width)):
+        raise InvalidInput(f"the mask must be a bool array of shape ({height}, {width})")
+
+
+def _ranked_detections(
+    scores: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor
+) -> list[Detection]:
+    order = torch.argsort(scores.float(), descending=True, stable=True)
+    ranked_masks = masks[order].bool().cpu().numpy()
+    ranked = zip(
+        scores.float()[order].tolist(), boxes.float()[order].tolist(), ranked_masks, strict=True
+    )
+    return [Detection(score, _box(box), mask) for score, box, mask in ranked]
+
+
+def _box(values: list[Any]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(value) for value in values)
+    return x0, y0, x1, y1
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """`[x0, y0, x1, y1]` around the mask's pixels (x1, y1 exclusive), None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    columns = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return float(columns[0]), float(rows[0]), float(columns[-1] + 1), float(rows[-1] + 1)
+
+
+def _logit(probability: float) -> float:
+    """A probability threshold as a logit threshold: 0 keeps every pixel, 1 none."""
+    if probability <= 0:
+        return -math.inf
+    if probability >= 1:
+        return math.inf
+    return math.log(probability / (1 - probability))

@@ -1,0 +1,95 @@
+"""InProcessQueue beyond the contract: closing, starting twice, and the queue URL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from sam3_service.errors import BackendUnavailable, ConfigError
+from sam3_service.tasks import open_task_queue
+from sam3_service.tasks.inprocess import InProcessQueue
+
+
+async def ignore(task_id: str) -> None:
+    """A job handler with nothing to do."""
+
+
+async def test_aclose_cancels_a_running_job_and_refuses_new_ids() -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_job(task_id: str) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    queue = InProcessQueue(slow_job)
+    await queue.start()
+    await queue.enqueue("t1")
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(queue.aclose(), 5)
+    assert cancelled.is_set()
+    with pytest.raises(BackendUnavailable):
+        await queue.enqueue("t2")
+
+
+async def test_starting_twice_keeps_one_set_of_workers() -> None:
+    running = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def job(task_id: str) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    queue = InProcessQueue(job, workers=2)
+    await queue.start()
+    await queue.start()
+    for n in range(4):
+        await queue.enqueue(f"t{n}")
+    await asyncio.sleep(0.05)
+    assert peak == 2
+    release.set()
+    await queue.aclose()
+
+
+async def test_a_failing_job_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    done = asyncio.Event()
+
+    async def failing(task_id: str) -> None:
+        done.set()
+        raise RuntimeError("boom")
+
+    queue = InProcessQueue(failing)
+    await queue.start()
+    with caplog.at_level(logging.ERROR, logger="sam3_service.tasks.inprocess"):
+        await queue.enqueue("t1")
+        await asyncio.wait_for(done.wait(), 5)
+        await asyncio.sleep(0)
+    await queue.aclose()
+    assert "t1" in caplog.text and "boom" in caplog.text
+
+
+@pytest.mark.parametrize("kwargs", [{"workers": 0}, {"max_depth": 0}])
+def test_sizes_must_be_positive(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        InProcessQueue(ignore, **kwargs)
+
+
+def test_an_empty_url_gives_the_in_process_queue() -> None:
+    queue = open_task_queue("", ignore, workers=3, max_depth=7)
+    assert isinstance(queue, InProcessQueue)
+    assert queue.workers == 3
+
+
+@pytest.mark.parametrize("url", ["amqp://guest@localhost//", "redis://localhost/0"])
+def test_other_brokers_are_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError):
+        open_task_queue(url, ignore)
