@@ -5,11 +5,13 @@ The only module that names concrete implementations.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
 from .cache import open_cache
 from .domain import jobs
 from .domain.models import ModelHost
@@ -18,7 +20,7 @@ from .errors import ConfigError
 from .inference import Engine, Thresholds, load_engine, resolve_model
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
-from .tasks import open_task_queue, open_task_store
+from .tasks import open_task_queue, open_task_store, upgrade_database
 from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ async def open_services(
         stack.push_async_callback(blobs.aclose)
         cache = open_cache(settings.redis_url)
         stack.push_async_callback(cache.aclose)
+        keys, limiter = _open_auth(settings, stack) if settings.auth_enabled else (None, None)
         if models is None and start_model and not settings.broker_url:
             models = model_host(settings, choose_model(settings))
             models.start()
@@ -109,9 +112,37 @@ async def open_services(
             share_ttl_s=settings.link_ttl_s,
             result_ttl_s=settings.result_ttl_s,
             sync_timeout_s=settings.sync_timeout_s,
+            keys=keys,
+            limiter=limiter,
         )
         services.queue = await _open_queue(settings, stack, _job_runner(services))
         yield services
+
+
+@asynccontextmanager
+async def open_keys(settings: Settings) -> AsyncIterator[KeyStore]:
+    """The API key store in the task database, its schema brought up to date (`keys` commands)."""
+    await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
+    keys = _key_store(settings)
+    try:
+        yield keys
+    finally:
+        await keys.aclose()
+
+
+def _key_store(settings: Settings) -> KeyStore:
+    return open_key_store(
+        settings.resolved_database_url, default_rate_per_min=settings.default_rate_per_min
+    )
+
+
+def _open_auth(settings: Settings, stack: AsyncExitStack) -> tuple[KeyStore, RateLimiter]:
+    """The key store (its schema came with the task store's) and the per-key rate limiter."""
+    keys = _key_store(settings)
+    stack.push_async_callback(keys.aclose)
+    limiter = open_rate_limiter(settings.redis_url)
+    stack.push_async_callback(limiter.aclose)
+    return keys, limiter
 
 
 def _job_runner(services: Services) -> JobHandler:

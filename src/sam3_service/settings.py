@@ -54,11 +54,17 @@ class Settings(BaseSettings):
     max_queue_depth: int = Field(1000, ge=1)
 
     # Security
-    auth_enabled: bool = False
+    auth_enabled: bool = Field(
+        False, description="Require an API key on /v1 (keys: `sam3-service keys create`)."
+    )
+    default_rate_per_min: int = Field(
+        60, ge=1, description="Requests per minute allowed to a new API key without --rate."
+    )
     link_secret: str = Field("", description="HMAC key for share links; empty: random per start.")
     link_ttl_s: int = Field(7 * 24 * 3600, gt=0)
 
     log_level: str = "INFO"
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
 
     @field_validator("data_dir")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,13 +30,12 @@ def image_sha(image: Image.Image) -> str:
 
 @pytest.fixture
 def make_engine(tiny_model_dir: Path) -> Iterator[EngineFactory]:
-    """Fresh engines (zeroed stats, empty caches), closed after the test."""
+    """Fresh engines (zeroed stats, empty caches; CPU unless told), closed after the test."""
     engines: list[Sam3Engine] = []
 
-    def make(**options: object) -> Sam3Engine:
-        engine = load_engine(
-            str(tiny_model_dir), models_dir=tiny_model_dir.parent, device="cpu", **options
-        )
+    def make(**options: Any) -> Sam3Engine:
+        options = {"device": "cpu", **options}
+        engine = load_engine(str(tiny_model_dir), models_dir=tiny_model_dir.parent, **options)
         engines.append(engine)
         return engine
 

@@ -183,20 +183,20 @@ def test_text_encoding_is_cached(
     assert (engine.stats.text_encoder_runs, engine.stats.text_cache_hits) == (2, 1)
 
 
-@pytest.mark.parametrize(
-    "prompt", [TEXT, EXEMPLARS, CLICK, BOX], ids=["text", "boxes", "click", "box"]
-)
 def test_cached_and_uncached_results_are_identical(
-    make_engine: EngineFactory, image: Image.Image, image_sha: str, prompt: Prompt
+    make_engine: EngineFactory, image: Image.Image, image_sha: str
 ) -> None:
     cached = make_engine()
     uncached = make_engine(vision_cache_bytes=0, text_cache_entries=0)
-    cached.segment(image, image_sha, prompt, KEEP_ALL)
-    warm = cached.segment(image, image_sha, prompt, KEEP_ALL)
-    cold = uncached.segment(image, image_sha, prompt, KEEP_ALL)
-    assert warm.vision_cache_hit and not cold.vision_cache_hit
-    assert_same_segmentation(warm, cold)
-    assert uncached.stats.vision_cache_hits == 0
+    for prompt in (TEXT, EXEMPLARS, CLICK, BOX):
+        cached.segment(image, image_sha, prompt, KEEP_ALL)
+        warm = cached.segment(image, image_sha, prompt, KEEP_ALL)
+        cold = uncached.segment(image, image_sha, prompt, KEEP_ALL)
+        assert warm.vision_cache_hit and not cold.vision_cache_hit
+        assert_same_segmentation(warm, cold)
+    assert cached.stats.vision_encoder_runs == 1
+    assert uncached.stats.vision_encoder_runs == 4
+    assert uncached.stats.vision_cache_hits == uncached.stats.text_cache_hits == 0
 
 
 def test_score_threshold_filters(engine: Sam3Engine, image: Image.Image, image_sha: str) -> None:
@@ -315,3 +315,20 @@ def test_closed_engine_is_not_ready(
         engine.segment(image, image_sha, TEXT, KEEP_ALL)
     with pytest.raises(ModelNotReady):
         _ = engine.video_model
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_auto_device_is_the_gpu_in_bfloat16(
+    make_engine: EngineFactory, image: Image.Image, image_sha: str
+) -> None:
+    engine = make_engine(device="auto")
+    assert (engine.info.device, engine.info.dtype) == ("cuda", "bfloat16")
+    mask = np.zeros((80, 120), dtype=bool)
+    mask[10:40, 20:60] = True
+    for prompt in (TEXT, EXEMPLARS, CLICK, CLICKS, BOX, Prompt(mask=mask)):
+        result = engine.segment(image, image_sha, prompt, KEEP_ALL)
+        assert result.detections
+        for detection in result.detections:
+            assert detection.mask.dtype == np.bool_ and detection.mask.shape == (80, 120)
+    assert engine.stats.vision_encoder_runs == 1

@@ -41,6 +41,8 @@ class ModelHost:
         self._reason = f"loading the model {name!r}"
         self._started = time.monotonic()
         self.load_seconds: float | None = None
+        self.inferences = 0  # finished calls of `run`, and their seconds on the inference thread
+        self.inference_seconds = 0.0
         self._loaded = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam3-inference")
 
@@ -84,9 +86,17 @@ class ModelHost:
         self._pending += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, fn, engine)
+            return await loop.run_in_executor(self._executor, self._timed, fn, engine)
         finally:
             self._pending -= 1
+
+    def _timed(self, fn: Callable[[Engine], T], engine: Engine) -> T:
+        started = time.perf_counter()
+        try:
+            return fn(engine)
+        finally:
+            self.inferences += 1
+            self.inference_seconds += time.perf_counter() - started
 
     def close(self) -> None:
         """Stop the inference thread and free the model."""

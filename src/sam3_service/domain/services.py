@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..auth.base import KeyStore, RateLimiter
 from ..cache.base import Cache
 from ..inference.base import Thresholds
 from ..storage.base import BlobStore
@@ -36,3 +37,5 @@ class Services:
     share_ttl_s: int = 7 * 24 * 3600
     result_ttl_s: int = 24 * 3600
     sync_timeout_s: float = 120.0
+    keys: KeyStore | None = None  # None: authentication is off (SAM3_AUTH_ENABLED=false)
+    limiter: RateLimiter | None = None  # counts each API key's requests

@@ -75,9 +75,9 @@ class Sam3Engine:
         text_cache_entries: int = 1024,
     ) -> None:
         self.device, self.dtype = _placement(device)
+        self.video_processor = _load_processor(Path(folder))
         video = _load_video_model(Path(folder), self.device, self.dtype)
         self._heads: _Heads | None = _Heads(video, video.detector_model, _assemble_tracker(video))
-        self.video_processor = Sam3VideoProcessor.from_pretrained(folder)
         image_processor = self.video_processor.image_processor
         self.processor = Sam3Processor(image_processor, self.video_processor.tokenizer)
         self.tracker_processor = Sam3TrackerProcessor(image_processor)
@@ -184,7 +184,8 @@ class Sam3Engine:
         with timer("encode_image"):
             vision = self._detector_features(heads.detector, hidden)
         with timer("encode_prompt"):
-            text = self._text_features(heads.detector, inputs.pop("input_ids"), inputs)
+            input_ids = inputs.pop("input_ids")
+            text = self._text_features(heads.detector, input_ids, inputs["attention_mask"])
         with timer("decode"):
             outputs = heads.detector(vision_embeds=vision, text_embeds=text, **inputs)
         with timer("postprocess"):
@@ -224,13 +225,12 @@ class Sam3Engine:
         )
 
     def _text_features(
-        self, detector: Sam3Model, input_ids: torch.Tensor, inputs: dict[str, torch.Tensor]
+        self, detector: Sam3Model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> BaseModelOutputWithPooling:
         """`Sam3Model.get_text_features`, cached by token ids."""
         key = tuple(input_ids[0].tolist())
         features = self._text_cache.get(key)
         if features is None:
-            attention_mask = inputs["attention_mask"]
             output = detector.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
             features = output.pooler_output
             self._text_cache.put(key, features)
@@ -354,6 +354,14 @@ def _placement(device: str) -> tuple[torch.device, torch.dtype]:
     return torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32
 
 
+def _load_processor(folder: Path) -> Sam3VideoProcessor:
+    """The checkpoint's processor: image and video preprocessing and the tokenizer."""
+    try:
+        return Sam3VideoProcessor.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the SAM 3 processor from {folder}: {exc}") from exc
+
+
 def _load_video_model(folder: Path, device: torch.device, dtype: torch.dtype) -> Sam3VideoModel:
     """Load every weight once; a checkpoint that leaves any weight random is refused."""
     try:
@@ -402,8 +410,8 @@ def _check_prompt(prompt: Prompt, mode: PromptMode, width: int, height: int) -> 
     for point in prompt.points:
         _check_inside(point.x, point.y, width, height, "point")
     for box in prompt.boxes:
-        _check_inside(box.x0, box.y0, width, height, "box")
-        _check_inside(box.x1, box.y1, width, height, "box")
+        _check_inside(box.x0, box.y0, width, height, "box corner")
+        _check_inside(box.x1, box.y1, width, height, "box corner")
         if not (box.x0 < box.x1 and box.y0 < box.y1):
             raise InvalidInput(f"box {box.as_list()} must have x0 < x1 and y0 < y1")
     if mode is PromptMode.CONCEPT:
@@ -414,7 +422,7 @@ def _check_prompt(prompt: Prompt, mode: PromptMode, width: int, height: int) -> 
 
 def _check_inside(x: float, y: float, width: int, height: int, what: str) -> None:
     if not (0 <= x <= width and 0 <= y <= height):
-        raise InvalidInput(f"{what} corner ({x}, {y}) lies outside the {width}x{height} image")
+        raise InvalidInput(f"{what} ({x}, {y}) lies outside the {width}x{height} image")
 
 
 def _check_concept(prompt: Prompt) -> None:

@@ -12,6 +12,7 @@ import {
   requestFields,
   REQUEST_SCORE_FLOOR,
   summarisePrompt,
+  textSetAside,
   toggleHidden,
 } from "../../../src/sam3_service/web/static/js/state.js";
 
@@ -38,9 +39,8 @@ test("request fields follow the API: labelled points, boxes, and the score floor
   let marks = addPoint([], { x: 10, y: 20, positive: true }, picture);
   marks = addPoint(marks, { x: 30, y: 40, positive: false }, picture);
   marks = addBox(marks, { x: 1, y: 2, positive: false }, { x: 50, y: 60 }, picture);
-  assert.deepEqual(requestFields("  red car ", marks), {
+  assert.deepEqual(requestFields("", marks), {
     score_threshold: REQUEST_SCORE_FLOOR,
-    prompt: "red car",
     points: [
       [10, 20, 1],
       [30, 40, 0],
@@ -48,6 +48,20 @@ test("request fields follow the API: labelled points, boxes, and the score floor
     boxes: [[1, 2, 50, 60, 0]],
   });
   assert.deepEqual(requestFields("", []), { score_threshold: REQUEST_SCORE_FLOOR });
+});
+
+test("text goes with boxes (concept), but is set aside while there are clicks (interactive)", () => {
+  const box = addBox([], { x: 1, y: 2 }, { x: 50, y: 60 }, picture);
+  assert.deepEqual(requestFields("  red car ", box), {
+    score_threshold: REQUEST_SCORE_FLOOR,
+    prompt: "red car",
+    boxes: [[1, 2, 50, 60]],
+  });
+  assert.equal(textSetAside("red car", box), false);
+  const click = addPoint(box, { x: 10, y: 20, positive: true }, picture);
+  assert.equal(requestFields("red car", click).prompt, undefined);
+  assert.equal(textSetAside("red car", click), true);
+  assert.equal(textSetAside(" ", click), false);
 });
 
 test("a prompt is text, a click or a box", () => {
@@ -83,7 +97,7 @@ test("toggling visibility returns a new set", () => {
   assert.deepEqual([...hidden], [2], "the given set is unchanged");
 });
 
-test("a step says how long it took and whether the image features were reused", () => {
+test("a step says how long it took and what was reused", () => {
   const result = {
     objects: [{}, {}],
     vision_cache_hit: true,
@@ -95,8 +109,10 @@ test("a step says how long it took and whether the image features were reused", 
     serverMs: 5,
     encodeImageMs: 0,
     cached: true,
+    reused: false,
     objects: 2,
   });
+  assert.equal(describeStep(result, 3, 3).reused, true, "a stored result reports its first timings");
 });
 
 test("a run is summarised in a few words", () => {

@@ -19,6 +19,7 @@ import {
   initialState,
   requestFields,
   summarisePrompt,
+  textSetAside,
   toggleHidden,
 } from "./state.js";
 import {
@@ -35,6 +36,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = "sam3.apiKey";
+const MAX_LABELS = 6;
 const DOWNLOAD_NAMES = { masks_png: "masks.png", overlay_png: "overlay.png", result_json: "result.json" };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -111,6 +113,7 @@ async function openPicture(file, { name = file.name, sha256 = null } = {}) {
   if (previous?.url) URL.revokeObjectURL(previous.url);
   const kind = file.type.startsWith("video/") ? "video" : "image";
   const image = { url: URL.createObjectURL(file), file, name, kind, sha256, width: null, height: null };
+  showFileName(file);
   pendingRun = false;
   store.update({ image, marks: [], result: null, taskId: null, steps: [], hidden: new Set(), highlight: null, errors: {} });
   if (kind === "video") {
@@ -125,6 +128,15 @@ async function openPicture(file, { name = file.name, sha256 = null } = {}) {
   }
   store.update({ image });
   return image;
+}
+
+/** Show which file is open in the file field, whichever way it came. */
+function showFileName(file) {
+  const input = $("file");
+  if (input.files?.[0] === file) return;
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
 }
 
 async function openFile(file) {
@@ -319,7 +331,9 @@ function shownLayers(state) {
 
 function drawResult(state) {
   const visible = shownLayers(state);
-  stage.drawLayers(visible, state.highlight, layerLabels(visible, state.result?.objects ?? []));
+  // Labels for a few objects; with many, only the highlighted one, or they hide the picture.
+  const labelled = visible.length <= MAX_LABELS ? visible : visible.filter((layer) => layer.id === state.highlight);
+  stage.drawLayers(visible, state.highlight, layerLabels(labelled, state.result?.objects ?? []));
 }
 
 function hoverAt(point) {
@@ -460,7 +474,10 @@ function render(state, change) {
   $("undo").disabled = state.marks.length === 0;
   $("clear").disabled = state.marks.length === 0 && !state.result;
   stage.setInteractive(!state.readOnly && Boolean(state.image?.width) && !state.image?.flattened);
-  if ("marks" in change || "image" in change) stage.setMarks(state.marks);
+  if ("marks" in change || "image" in change) {
+    stage.setMarks(state.marks);
+    showTextAside();
+  }
   if ("errors" in change || "language" in change) renderErrors(document, state.errors, t);
   if ("progress" in change || "language" in change) renderProgress(state.progress);
   if ("steps" in change || "language" in change) {
@@ -477,6 +494,10 @@ function render(state, change) {
     renderCredits($("credits"), examples, t);
     showRecent();
   }
+}
+
+function showTextAside() {
+  $("prompt-aside").hidden = !textSetAside($("prompt").value, store.get().marks);
 }
 
 function renderResult(state) {
@@ -538,7 +559,10 @@ function wire() {
     event.preventDefault();
     requestRun();
   });
-  $("prompt").addEventListener("input", () => store.update((state) => ({ errors: { ...state.errors, prompt: undefined } })));
+  $("prompt").addEventListener("input", () => {
+    showTextAside();
+    store.update((state) => ({ errors: { ...state.errors, prompt: undefined } }));
+  });
   for (const button of document.querySelectorAll("[data-tool]")) {
     button.addEventListener("click", () => selectTool(button.dataset.tool));
   }

@@ -73,10 +73,18 @@ export function hasPrompt(prompt, marks) {
   return Boolean(prompt.trim()) || marks.length > 0;
 }
 
+/**
+ * Whether the text is set aside: clicks ask SAM 3's interactive head for the one object they
+ * mark, and that head takes no text (text and boxes go to the concept head).
+ */
+export function textSetAside(prompt, marks) {
+  return Boolean(prompt.trim()) && points(marks).length > 0;
+}
+
 /** The request fields of a prompt, in the API's shape. */
 export function requestFields(prompt, marks) {
   const fields = { score_threshold: REQUEST_SCORE_FLOOR };
-  if (prompt.trim()) fields.prompt = prompt.trim();
+  if (prompt.trim() && !textSetAside(prompt, marks)) fields.prompt = prompt.trim();
   if (points(marks).length) fields.points = points(marks).map((p) => [p.x, p.y, p.positive ? 1 : 0]);
   if (boxes(marks).length) {
     fields.boxes = boxes(marks).map((b) => [b.x0, b.y0, b.x1, b.y1, ...(b.positive ? [] : [0])]);
@@ -103,8 +111,9 @@ export function toggleHidden(hidden, id) {
 }
 
 /**
- * One line of the step log: the round trip seen by the page, the server's share of it, and
- * whether the image features came from the cache.
+ * One line of the step log: the round trip seen by the page, the server's share of it, whether
+ * the image features came from the cache, and whether the whole result was a stored one (its
+ * timings then are those of the first run, longer than this round trip).
  */
 export function describeStep(result, roundTripMs, number) {
   const stages = result.timings_ms ?? {};
@@ -115,6 +124,7 @@ export function describeStep(result, roundTripMs, number) {
     serverMs: Math.round(serverMs),
     encodeImageMs: Math.round(stages.encode_image ?? 0),
     cached: Boolean(result.vision_cache_hit),
+    reused: serverMs > roundTripMs,
     objects: result.objects.length,
   };
 }

@@ -104,12 +104,15 @@ function fillError(element, error, t) {
 
 /** The step log and the line about the last step. */
 export function renderSteps(list, timing, steps, t) {
-  const describe = (step) =>
-    step.cached ? t("step.cached") : t("step.encoded", { ms: step.encodeImageMs });
+  const describe = (step) => {
+    if (step.reused) return t("step.reused");
+    return step.cached ? t("step.cached") : t("step.encoded", { ms: step.encodeImageMs });
+  };
   list.replaceChildren(
     ...steps.map((step) => {
       const item = document.createElement("li");
-      item.textContent = `${t("step.line", step)} · ${describe(step)}`;
+      const line = t("step.line", { number: step.number, objects: step.objects, total: step.totalMs, server: step.serverMs });
+      item.textContent = `${line} · ${describe(step)}`;
       return item;
     }),
   );

@@ -1,0 +1,192 @@
+"""Prometheus metrics at `/metrics`, in a registry of the app's own (no process-wide state).
+
+HTTP requests are counted by `MetricsMiddleware` as they end; the service's state (queue depth,
+model state, inference time, backend failures) is read at each scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from typing import cast
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+from starlette.routing import Mount, NoMatchFound
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..domain.models import ModelState
+from ..domain.services import Services
+from ..errors import Sam3Error
+from .deps import ServicesDep
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+UNMATCHED = "unmatched"  # the route label of requests answered before routing (a 413)
+_QUEUE_PROBE_S = 2.0
+
+router = APIRouter(tags=["probes"])
+
+
+class Metrics:
+    """One app's metrics and the registry that exposes them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "sam3_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sam3_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._state = _StateCollector()
+        self.registry.register(self._state)
+        ProcessCollector(registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    async def render(self, services: Services) -> bytes:
+        """The Prometheus text exposition, with the service's state read now."""
+        self._state.families = await _state_families(services)
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Count every HTTP request by method, route template (not raw path) and status."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(scope["method"], route_template(scope), status, elapsed)
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Count the app's requests and serve `/metrics` (call before mounting the static files)."""
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(router)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path with its router prefixes, such as `/v1/tasks/{task_id}`."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED
+    if isinstance(route, Mount):
+        return f"{route.path}/{{path}}"
+    template: str = route.path
+    try:
+        tail = str(route.url_path_for(route.name, **scope.get("path_params", {})))
+    except NoMatchFound:
+        return template
+    path: str = scope["path"]
+    return path.removesuffix(tail) + template if path.endswith(tail) else template
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics_text(request: Request, services: ServicesDep) -> Response:
+    """Prometheus metrics: requests and latency by route, inference time, queue depth, model
+    state, cache and rate limiter failures."""
+    metrics = cast(Metrics, request.app.state.metrics)
+    return Response(await metrics.render(services), media_type=CONTENT_TYPE_LATEST)
+
+
+class _StateCollector(Collector):
+    """Yields the families read at the start of the current scrape."""
+
+    def __init__(self) -> None:
+        self.families: list[Metric] = []
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+async def _state_families(services: Services) -> list[Metric]:
+    families: list[Metric] = [
+        GaugeMetricFamily(
+            "sam3_queue_depth",
+            "Task ids waiting for a worker (NaN when the queue cannot be reached).",
+            value=await _queue_depth(services),
+        ),
+        CounterMetricFamily(
+            "sam3_cache_failures",
+            "Cache calls answered as a miss because the cache failed.",
+            value=getattr(services.cache, "failures", 0),  # the in-process cache never fails
+        ),
+    ]
+    if services.limiter is not None:
+        families.append(
+            CounterMetricFamily(
+                "sam3_rate_limiter_failures",
+                "Requests let through unchecked because the rate limiter failed.",
+                value=services.limiter.failures,
+            )
+        )
+    if services.models is not None:
+        host = services.models
+        state = GaugeMetricFamily(
+            "sam3_model_state", "1 for the model's current state.", labels=["state"]
+        )
+        for candidate in ModelState:
+            state.add_metric([candidate.value], float(host.state is candidate))
+        families.append(state)
+        families.append(
+            SummaryMetricFamily(
+                "sam3_inference_seconds",
+                "Time the model spent on inferences in this process.",
+                count_value=host.inferences,
+                sum_value=host.inference_seconds,
+            )
+        )
+    return families
+
+
+async def _queue_depth(services: Services) -> float:
+    try:
+        return float(await asyncio.wait_for(services.queue.depth(), _QUEUE_PROBE_S))
+    except (Sam3Error, TimeoutError):
+        return math.nan

@@ -1,0 +1,182 @@
+"""A real service on 127.0.0.1 (uvicorn in a thread, the tiny random SAM 3) and headless Chromium
+driven by Playwright, with screenshots of each state under test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from sam3_service.api.app import create_app
+from sam3_service.domain.models import ModelHost
+from sam3_service.inference import load_engine
+from tests.helpers import make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 360, "height": 740}
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def wait_until_ready(base_url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{base_url}/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready: {httpx.get(f'{base_url}/ready').text}")
+        time.sleep(0.05)
+
+
+def tiny_host(model_dir: Path, gate: threading.Event | None = None) -> ModelHost:
+    """A host that loads the tiny model in the background, once `gate` opens (if given)."""
+
+    def load() -> Any:
+        if gate is not None:
+            gate.wait(120)
+        return load_engine(str(model_dir), models_dir=model_dir.parent, device="cpu")
+
+    host = ModelHost("tiny-random", load)
+    host.start()
+    return host
+
+
+@pytest.fixture(scope="session")
+def web_host(tiny_model_dir: Path) -> Iterator[ModelHost]:
+    host = tiny_host(tiny_model_dir)
+    host.wait(60)
+    yield host
+    host.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(
+    tiny_model_dir: Path, web_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The service with the page, on the tiny random model, ready."""
+    settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("web"))
+    with serve(create_app(settings, models=web_host)) as base_url:
+        wait_until_ready(base_url)
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def small_upload_url(
+    tiny_model_dir: Path, web_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The same service, refusing uploads over 100 kB."""
+    settings = make_settings(
+        tiny_model_dir, tmp_path_factory.mktemp("web-small"), max_upload_bytes=100_000
+    )
+    with serve(create_app(settings, models=web_host)) as base_url:
+        wait_until_ready(base_url)
+        yield base_url
+
+
+@pytest.fixture
+def starting_service(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[str, threading.Event]]:
+    """A service whose model loads only once the returned event is set."""
+    gate = threading.Event()
+    host = tiny_host(tiny_model_dir, gate)
+    try:
+        with serve(create_app(make_settings(tiny_model_dir, tmp_path), models=host)) as base_url:
+            yield base_url, gate
+    finally:
+        gate.set()
+        host.wait(60)
+        host.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium. Missing, it fails the browser tests: CI must install it."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
+            "(apt-get update && apt-get install -y chromium fonts-wqy-microhei)",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """`open_page(url)`: a page in a fresh browser context (its own storage), failing the test
+    on any uncaught JavaScript error."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(url: str, *, viewport: dict[str, int] = DESKTOP, locale: str = "en-GB") -> Any:
+        context = browser.new_context(viewport=viewport, locale=locale, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def screenshot() -> Callable[..., None]:
+    """`screenshot(page, name)`: save the page as seen on a desktop and on a 360 px phone."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Any, name: str, *, phone: bool = True) -> None:
+        page.screenshot(path=SCREENSHOTS / f"{name}-desktop.png")
+        if phone:
+            desktop = page.viewport_size
+            page.set_viewport_size(PHONE)
+            page.wait_for_timeout(150)
+            page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
+            page.set_viewport_size(desktop)
+
+    return take

@@ -1,0 +1,344 @@
+"""The web page, end to end: headless Chromium against a real service on the tiny random model."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from tests.helpers import png_bytes
+
+pytestmark = pytest.mark.browser
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "sam3_service" / "web" / "examples"
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    path = tmp_path / "shapes.png"
+    path.write_bytes(png_bytes(480, 320))
+    return path
+
+
+def lower_threshold(page: Any) -> None:
+    """Move the score slider to its minimum with the keyboard (the tiny model scores ~0.25)."""
+    page.focus("#threshold")
+    page.keyboard.press("Home")
+
+
+def segment(page: Any, picture: Path, prompt: str = "shape") -> None:
+    page.set_input_files("#file", str(picture))
+    page.wait_for_selector("#picture:visible")
+    lower_threshold(page)
+    page.fill("#prompt", prompt)
+    page.press("#prompt", "Enter")
+    page.wait_for_selector("#objects .object")
+
+
+def listed_ids(page: Any) -> list[int]:
+    return [int(i) for i in page.eval_on_selector_all("#objects .object", "n => n.map(e => e.dataset.id)")]
+
+
+def painted(page: Any) -> np.ndarray:
+    """Where the overlay canvas is not transparent, as an HxW bool array."""
+    data = page.evaluate(
+        """() => {
+            const c = document.getElementById('overlay');
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const alpha = new Array(c.width * c.height);
+            for (let i = 0; i < alpha.length; i++) alpha[i] = px[i * 4 + 3] > 0 ? 1 : 0;
+            return {width: c.width, height: c.height, alpha};
+        }"""
+    )
+    return np.array(data["alpha"], bool).reshape(data["height"], data["width"])
+
+
+def union(objects: list[dict[str, Any]], ids: list[int]) -> np.ndarray:
+    masks = [
+        mask_utils.decode({"size": o["rle"]["size"], "counts": o["rle"]["counts"].encode()})
+        for o in objects
+        if o["id"] in ids
+    ]
+    return np.any(np.stack(masks), axis=0)
+
+
+def download(page: Any, kind: str) -> Path:
+    with page.expect_download() as info:
+        page.click(f"[data-download={kind}]")
+    return Path(info.value.path())
+
+
+def test_upload_prompt_click_download(
+    open_page: Any, live_url: str, picture: Path, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    page.wait_for_selector("#random-banner:visible")
+    screenshot(page, "01-empty")
+    segment(page, picture, "shape")
+    ids = listed_ids(page)
+    assert ids, "the tiny model's detections are listed"
+    assert "ms" in page.text_content("#timing")
+
+    result = json.loads(download(page, "result_json").read_text())
+    assert [o["id"] for o in result["objects"] if o["score"] >= 0.05] == ids
+    assert np.array_equal(painted(page), union(result["objects"], ids)), "masks drawn from RLE"
+
+    masks_png = Image.open(download(page, "masks_png"))
+    assert masks_png.size == (480, 320) and masks_png.mode == "RGBA"
+    overlay_png = Image.open(download(page, "overlay_png"))
+    assert overlay_png.size == (480, 320)
+
+    page.hover(f"#objects .object[data-id='{ids[0]}']")
+    assert "is-highlighted" in page.get_attribute(f".object[data-id='{ids[0]}']", "class")
+    page.uncheck(f"#object-{ids[0]}")
+    assert np.array_equal(painted(page), union(result["objects"], ids[1:]))
+    page.check(f"#object-{ids[0]}")
+
+    page.fill("#threshold", "1")
+    page.wait_for_selector("#objects .object", state="detached")
+    assert "below the minimum score" in page.text_content("#objects-note")
+    lower_threshold(page)
+    screenshot(page, "02-result")
+
+    with page.expect_request("**/v1/segment") as request:
+        page.click("#canvas-wrap", position={"x": 200, "y": 150})
+    sent = request.value.post_data_json
+    assert sent["image_id"] == result["image"]["sha256"], "a refinement sends the image_id"
+    assert len(sent["points"]) == 1 and sent["points"][0][2] == 1
+    page.wait_for_selector("#steps-list li:nth-child(2)", state="attached")
+    assert "image features reused" in page.text_content("#timing")
+    assert page.locator("#marks .point.positive").count() == 1
+    screenshot(page, "03-refined", phone=False)
+
+
+def test_share_link_opens_read_only_for_anyone(
+    open_page: Any, live_url: str, picture: Path, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    segment(page, picture)
+    count = len(listed_ids(page))
+    page.click("#share")
+    url = page.input_value("#share-url")
+    assert "/?share=" in url
+    assert page.text_content("#share-expiry")
+
+    viewer = open_page(url)  # a fresh context: no key, no storage
+    viewer.wait_for_selector("#shared-banner:visible")
+    lower_threshold(viewer)
+    viewer.wait_for_selector("#objects .object")
+    assert len(listed_ids(viewer)) == count
+    assert painted(viewer).any()
+    assert not viewer.is_visible("#segment-form") and not viewer.is_visible("#share")
+    screenshot(viewer, "04-shared")
+
+    forged = open_page(url[:-3] + "xyz")
+    forged.wait_for_selector("#general-error:visible")
+    assert "expired or is not valid" in forged.text_content("#general-error")
+
+
+def test_starting_banner_until_the_model_is_ready(
+    open_page: Any, starting_service: tuple[str, threading.Event], picture: Path, screenshot: Any
+) -> None:
+    base_url, gate = starting_service
+    page = open_page(base_url)
+    page.wait_for_selector("#starting-banner:visible")
+    page.set_input_files("#file", str(picture))
+    page.fill("#prompt", "shape")
+    assert page.is_disabled("#run")
+    screenshot(page, "05-starting")
+    gate.set()
+    page.wait_for_selector("#starting-banner", state="hidden", timeout=30_000)
+    page.wait_for_selector("#run:enabled")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector("#timing:has-text('ms')")
+
+
+def test_a_chinese_prompt_is_explained_next_to_the_prompt(
+    open_page: Any, live_url: str, picture: Path, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    page.set_input_files("#file", str(picture))
+    page.fill("#prompt", "狗")
+    page.click("#run")
+    page.wait_for_selector("#prompt-error:visible")
+    assert "English" in page.text_content("#prompt-error")
+    assert page.get_attribute("#prompt", "aria-invalid") is not None
+    screenshot(page, "06-error-prompt")
+    page.fill("#prompt", "dog")
+    assert page.is_hidden("#prompt-error"), "typing clears the error"
+
+
+@pytest.mark.parametrize(
+    "side", [300, 900], ids=["checked-by-the-domain", "cut-off-while-streaming"]
+)
+def test_an_oversized_file_is_explained_next_to_the_file(
+    open_page: Any, small_upload_url: str, tmp_path: Path, screenshot: Any, side: int
+) -> None:
+    noise = np.random.default_rng(0).integers(0, 255, (side, side, 3), np.uint8)
+    big = tmp_path / "big.png"
+    Image.fromarray(noise).save(big)
+    assert big.stat().st_size > 100_000
+    page = open_page(small_upload_url)
+    page.set_input_files("#file", str(big))
+    page.fill("#prompt", "dog")
+    page.click("#run")
+    page.wait_for_selector("#file-error:visible")
+    assert "too large" in page.text_content("#file-error")
+    screenshot(page, f"07-error-file-{side}", phone=False)
+
+
+def test_a_video_is_shown_and_the_page_says_support_is_coming(
+    open_page: Any, live_url: str, tmp_path: Path
+) -> None:
+    import av
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height = 64, 48
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 40, np.uint8))
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    page = open_page(live_url)
+    page.set_input_files("#file", str(clip))
+    page.wait_for_selector("#video:visible")
+    page.click("#run")
+    page.wait_for_selector("#file-error:visible")
+    assert "Video support is coming" in page.text_content("#file-error")
+
+
+def test_language_switch_is_remembered(
+    open_page: Any, live_url: str, picture: Path, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    page.select_option("#language", "zh")
+    assert page.text_content("h1") == "SAM 3 图像分割"
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert "英文" in page.text_content("#prompt-hint"), "the prompt stays English, and says so"
+    segment(page, picture)
+    assert "分数" in page.text_content("#objects")
+    screenshot(page, "08-chinese")
+    page.reload()
+    assert page.text_content("h1") == "SAM 3 图像分割"
+    page.select_option("#language", "en")
+    assert page.text_content("h1") == "SAM 3 segmentation"
+
+
+def test_an_example_shows_its_cached_result(
+    open_page: Any, live_url: str, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    page.click("[data-example=cat]")
+    page.wait_for_selector("#picture:visible")
+    assert page.input_value("#prompt") == "cat"
+    lower_threshold(page)
+    page.wait_for_selector("#objects .object")
+    assert painted(page).any()
+    assert page.is_visible("#downloads-note")
+    assert "Stefan van der Walt" in page.text_content("#credits")
+    screenshot(page, "09-example")
+    assert page.evaluate("document.getElementById('file').files[0].name") == "cat.png"
+    with page.expect_request("**/v1/segment") as request:
+        page.click("#run")
+    assert "image_id" in request.value.post_data_json, "the example's picture is on the service"
+    page.wait_for_selector("#share:visible")
+    page.click("#canvas-wrap", position={"x": 200, "y": 150})
+    page.wait_for_selector("#steps-list li:nth-child(2)", state="attached")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "10-example-click", phone=False)
+
+
+def test_a_recent_task_is_found_again_after_a_reload(
+    open_page: Any, live_url: str, picture: Path
+) -> None:
+    page = open_page(live_url)
+    segment(page, picture, "circle")
+    ids = listed_ids(page)
+    page.reload()
+    page.wait_for_selector("#recent .recent")
+    assert "circle" in page.text_content("#recent")
+    page.click("#recent .recent >> nth=0")
+    page.wait_for_selector("#picture:visible")
+    lower_threshold(page)
+    page.wait_for_selector("#objects .object")
+    assert listed_ids(page) == ids
+    assert painted(page).any(), "the picture came back from the browser's storage"
+
+
+def test_keyboard_only_point_and_box(open_page: Any, live_url: str, picture: Path) -> None:
+    page = open_page(live_url)
+    page.set_input_files("#file", str(picture))
+    page.wait_for_selector("#picture:visible")
+    page.focus("#canvas-wrap")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#steps-list li", state="attached")
+    assert "point" in page.text_content("#marks-status")
+    page.click("[data-tool=box]")
+    page.focus("#canvas-wrap")
+    page.keyboard.press("Enter")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#marks rect.box")
+    page.keyboard.press("Backspace")
+    assert page.locator("#marks rect.box").count() == 0
+
+
+def test_rate_limit_and_api_key_prompts(open_page: Any, live_url: str, picture: Path) -> None:
+    page = open_page(live_url)
+    answers = [
+        {"status": 401, "body": {"error": {"code": "unauthorized", "message": "no API key"}}},
+        {
+            "status": 429,
+            "headers": {"Retry-After": "2"},
+            "body": {"error": {"code": "rate_limited", "message": "slow down", "retry_after": 2}},
+        },
+    ]
+    seen_keys: list[str | None] = []
+
+    def answer(route: Any) -> None:
+        seen_keys.append(route.request.headers.get("authorization"))
+        if not answers:
+            route.continue_()
+            return
+        reply = answers.pop(0)
+        route.fulfill(
+            status=reply["status"],
+            headers={"content-type": "application/json", **reply.get("headers", {})},
+            body=json.dumps(reply["body"]),
+        )
+
+    page.route("**/v1/segment", answer)
+    page.set_input_files("#file", str(picture))
+    page.fill("#prompt", "shape")
+    page.click("#run")
+    page.wait_for_selector("#key-dialog[open]")
+    assert "needs an API key" in page.text_content("#key-message")
+    page.fill("#key-input", "sk-test")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#general-error:visible")
+    assert "wait 2 s" in page.text_content("#general-error")
+    assert page.is_disabled("#run")
+    page.wait_for_selector("#general-error", state="hidden", timeout=5000)
+    page.click("#run")
+    page.wait_for_selector("#timing:has-text('ms')")
+    assert seen_keys == [None, "Bearer sk-test", "Bearer sk-test"]
+    assert page.evaluate("localStorage.getItem('sam3.apiKey')") == "sk-test"
+
+
+def test_the_phone_layout_fits_360_px(open_page: Any, live_url: str, picture: Path) -> None:
+    page = open_page(live_url, viewport={"width": 360, "height": 740})
+    segment(page, picture)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.click("#canvas-wrap", position={"x": 100, "y": 60})
+    page.wait_for_selector("#steps-list li:nth-child(2)", state="attached")
