@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
+	node --test tests/web/js/
 	$(BIN)/pytest
 
 test-fast: $(STAMP)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from pathlib import Path
@@ -16,8 +15,6 @@ from pycocotools import mask as mask_utils
 from tests.helpers import png_bytes
 
 pytestmark = pytest.mark.browser
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "sam3_service" / "web" / "examples"
 
 
 @pytest.fixture
@@ -43,7 +40,10 @@ def segment(page: Any, picture: Path, prompt: str = "shape") -> None:
 
 
 def listed_ids(page: Any) -> list[int]:
-    return [int(i) for i in page.eval_on_selector_all("#objects .object", "n => n.map(e => e.dataset.id)")]
+    return [
+        int(i)
+        for i in page.eval_on_selector_all("#objects .object", "n => n.map(e => e.dataset.id)")
+    ]
 
 
 def painted(page: Any) -> np.ndarray:
@@ -125,6 +125,7 @@ def test_share_link_opens_read_only_for_anyone(
     segment(page, picture)
     count = len(listed_ids(page))
     page.click("#share")
+    page.wait_for_selector("#share-result:visible")
     url = page.input_value("#share-url")
     assert "/?share=" in url
     assert page.text_content("#share-expiry")
@@ -232,9 +233,7 @@ def test_language_switch_is_remembered(
     assert page.text_content("h1") == "SAM 3 segmentation"
 
 
-def test_an_example_shows_its_cached_result(
-    open_page: Any, live_url: str, screenshot: Any
-) -> None:
+def test_an_example_shows_its_cached_result(open_page: Any, live_url: str, screenshot: Any) -> None:
     page = open_page(live_url)
     page.click("[data-example=cat]")
     page.wait_for_selector("#picture:visible")

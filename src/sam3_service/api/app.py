@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
@@ -16,7 +15,10 @@ from ..runtime import open_services
 from ..settings import Settings
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .routes import examples, health, segment, shares, tasks
+from .metrics import install_metrics
+from .request_id import configure_logging, install_request_ids
+from .routes import admin, examples, health, segment, shares, tasks
+from .security import authenticate
 
 DESCRIPTION = """Promptable segmentation of images with Meta's SAM 3.
 
@@ -30,9 +32,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
 
     `models` lets a caller share an already loaded model (tests, benchmarks)."""
     settings = settings or Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
@@ -40,7 +40,11 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
             yield {"services": services}
 
     app = FastAPI(
-        title="SAM 3 service", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="SAM 3 service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
     install_error_handlers(app)
     # A base64 JSON body is 4/3 of the image, plus room for the prompt fields.
@@ -53,6 +57,10 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     app.include_router(shares.router, prefix="/v1")
     app.include_router(tasks.alias_router)
     app.include_router(examples.router, prefix="/v1")
+    app.include_router(admin.router, prefix="/v1")
+    if settings.metrics_enabled:
+        install_metrics(app)
+    install_request_ids(app)  # outermost, so that every answer carries the id
     # Last, so that every API route above wins over a file of the same path.
     app.mount("/", StaticFiles(packages=[("sam3_service.web", "static")], html=True), name="web")
     return app

@@ -6,11 +6,11 @@ id follows a request through a proxy and the service; otherwise the service make
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import uuid
 from contextvars import ContextVar
-from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -77,14 +77,16 @@ def install_request_ids(app: FastAPI) -> None:
     app.add_middleware(RequestIdMiddleware)
     unexpected = app.exception_handlers[Exception]
 
-    async def unexpected_with_id(request: Request, exc: Exception) -> Any:
+    async def unexpected_with_id(request: Request, exc: Exception) -> Response:
         request_id = request.scope.get("state", {}).get("request_id")
         token = _current.set(request_id)
         try:
-            response = await unexpected(request, exc)
+            response = unexpected(request, exc)
+            if inspect.isawaitable(response):
+                response = await response
         finally:
             _current.reset(token)
-        if request_id is not None and isinstance(response, Response):
+        if request_id is not None:
             response.headers[HEADER] = request_id
         return response
 

@@ -1,9 +1,10 @@
 """Who is calling and how often: API keys with the scopes `user` and `admin`, and a rate limit
 per key. Enforced here, in the service, so that they hold behind any proxy.
 
-`create_app` puts `authenticate` on every router except the public ones (probes, metrics,
-share links, examples); admin routes also need `admin_keys`. With SAM3_AUTH_ENABLED=false
-(`services.keys` is None) every caller is the anonymous, non-admin user.
+`authenticate` runs before every API route (`create_app` makes it an app-wide dependency). It
+lets through only the public paths below without a key; the docs and the web page's files are
+not API routes and stay public too. Admin routes also depend on `admin_keys`. With
+SAM3_AUTH_ENABLED=false (`services.keys` is None) every caller is the anonymous, non-admin user.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from ..auth import SECRET_PREFIX, ApiKey, KeyStore, RateLimiter, Scope
 from ..errors import Forbidden, RateLimited, Unauthorized
 from .deps import Caller, ServicesDep, get_caller
 
+# Probes, metrics, the sample pictures the web page shows, and share links (HMAC-signed).
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/v1/examples"})
+PUBLIC_PREFIXES = ("/v1/shared/", "/v1/examples/")
+
 _BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer sam3_...`")
 _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: sam3_...`")
 
@@ -30,7 +35,7 @@ async def authenticate(
 ) -> Caller:
     """The caller named by the request's API key, once the request is counted against the key's
     rate; it becomes `request.state.caller`. Raises Unauthorized or RateLimited."""
-    if services.keys is None:
+    if services.keys is None or is_public(request):
         return get_caller(request)
     key = await _valid_key(services.keys, bearer.credentials if bearer else api_key)
     if services.limiter is not None:
@@ -38,6 +43,12 @@ async def authenticate(
     caller = Caller(owner=key.owner, admin=key.scope is Scope.ADMIN)
     request.state.caller = caller
     return caller
+
+
+def is_public(request: Request) -> bool:
+    """Whether the request's path is served without an API key."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 async def admin_keys(

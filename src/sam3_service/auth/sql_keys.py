@@ -95,7 +95,7 @@ class SqlKeyStore:
     async def lookup(self, secret: str) -> ApiKey | None:
         """The key with this secret, revoked or not; None if there is none."""
         query = api_keys.select().where(api_keys.c.key_hash == hash_secret(secret))
-        rows = await asyncio.to_thread(self._select, query)
+        rows = await asyncio.to_thread(_select, self._engine, query)
         return rows[0] if rows else None
 
     async def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
@@ -103,7 +103,7 @@ class SqlKeyStore:
         query = api_keys.select().order_by(api_keys.c.created_at, api_keys.c.id)
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
-        return await asyncio.to_thread(self._select, query)
+        return await asyncio.to_thread(_select, self._engine, query)
 
     async def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key (again is a no-op that keeps the first time). Raises NotFound."""
@@ -117,10 +117,6 @@ class SqlKeyStore:
         with _map_errors(), self._engine.begin() as conn:
             conn.execute(statement)
 
-    def _select(self, query: sa.Select[Any]) -> list[ApiKey]:
-        with _map_errors(), self._engine.connect() as conn:
-            return [_to_key(row._mapping) for row in conn.execute(query)]
-
     def _revoke(self, key_id: str, now: datetime) -> ApiKey:
         revoke = (
             api_keys.update()
@@ -133,6 +129,11 @@ class SqlKeyStore:
         if row is None:
             raise NotFound(f"no API key {key_id!r}", key_id=key_id)
         return _to_key(row._mapping)
+
+
+def _select(engine: Engine, query: sa.Select[Any]) -> list[ApiKey]:
+    with _map_errors(), engine.connect() as conn:
+        return [_to_key(row._mapping) for row in conn.execute(query)]
 
 
 def _engine_for(url: str) -> Engine:

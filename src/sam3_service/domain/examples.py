@@ -35,7 +35,7 @@ class Example:
         return "image/jpeg" if self.file.endswith((".jpg", ".jpeg")) else "image/png"
 
     def params(self) -> SegmentParams:
-        return SegmentParams(prompt=self.prompt, score_threshold=SCORE_FLOOR)
+        return SegmentParams.model_validate({"prompt": self.prompt, "score_threshold": SCORE_FLOOR})
 
 
 # Pictures from scikit-image's `skimage/data/` (licences as that project states them).

@@ -18,7 +18,9 @@ _PICTURES = files("sam3_service.web").joinpath("examples")
 _LIST_MAX_AGE_S = 300
 _IMAGE_MAX_AGE_S = 24 * 3600
 _RESULT_MAX_AGE_S = 3600  # a result changes when the service loads another model
-_IMAGE = {200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "The picture."}}
+_IMAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "The picture."}
+}
 
 
 class ExampleInfo(BaseModel):

@@ -121,12 +121,11 @@ async function openPicture(file, { name = file.name, sha256 = null } = {}) {
     return image;
   }
   try {
-    const size = await stage.showImage(image.url);
-    Object.assign(image, size);
+    Object.assign(image, await stage.showImage(image.url));
   } catch {
     showError("file", { key: "error.preview", params: {}, detail: "" });
   }
-  store.update({ image });
+  if (store.get().image === image) store.update({ image });
   return image;
 }
 
@@ -236,11 +235,13 @@ async function runTask(fields, image) {
 
 /** Follow a queued task with the progress bar, then show its result or its error. */
 async function followTask(taskId) {
+  const { image } = store.get();
   const view = await pollTask(client, taskId, {
     onProgress: (update) => store.update({ progress: { status: update.status, value: update.progress } }),
   });
   recent.update(taskId, { status: view.status });
   showRecent();
+  if (store.get().image !== image) return view;
   if (view.status === "succeeded" && view.result?.objects) {
     store.update({ result: { ...view.result, task_id: view.task_id, links: view.links }, taskId });
   } else if (view.error) {
@@ -251,16 +252,17 @@ async function followTask(taskId) {
 
 function acceptResult(result, roundTripMs, prompt, marks) {
   const state = store.get();
-  const image = { ...state.image, sha256: result.image.sha256 };
+  const image = { ...state.image, sha256: result.image.sha256, stored: true };
+  if (!state.image.stored) pictures.put(image.sha256, image.file);
   const steps = [...state.steps, describeStep(result, roundTripMs, state.steps.length + 1)];
   store.update({ image, result, taskId: result.task_id, steps, hidden: new Set(), highlight: null });
   recent.remember({
     id: result.task_id,
+    name: image.name,
     label: `${image.name} ${summarisePrompt(prompt, marks)}`.trim(),
     status: "succeeded",
     sha256: image.sha256,
   });
-  pictures.put(image.sha256, image.file);
   showRecent();
 }
 
@@ -395,7 +397,8 @@ async function openShared(token) {
   try {
     const view = await client.shared(token);
     const blob = await client.blob(`/v1/shared/${encodeURIComponent(token)}/image`, { auth: false });
-    const image = await openPicture(blob, { name: view.task_id, sha256: view.result.image.sha256 });
+    const file = new File([blob], view.task_id, { type: blob.type });
+    const image = await openPicture(file, { sha256: view.result.image.sha256 });
     store.update({ image, result: { ...view.result, task_id: view.task_id, links: view.links }, taskId: view.task_id });
   } catch (error) {
     const explained = explainError(error);
@@ -416,16 +419,16 @@ async function loadExamples() {
   renderCredits($("credits"), examples, t);
 }
 
+/** Show an example's picture and prompt at once, then its precomputed result. */
 async function openExample(example) {
   try {
-    const [blob, result] = await Promise.all([
-      client.blob(example.image_url, { auth: false }),
-      client.exampleResult(example.name),
-    ]);
-    const file = new File([blob], `${example.name}.${blob.type.split("/")[1] ?? "png"}`, { type: blob.type });
-    await openPicture(file, { name: example.title, sha256: result.image.sha256 });
+    const blob = await client.blob(example.image_url, { auth: false });
+    const extension = blob.type === "image/jpeg" ? "jpg" : "png";
+    const image = await openPicture(new File([blob], `${example.name}.${extension}`, { type: blob.type }));
     $("prompt").value = example.prompt;
-    store.update({ result, taskId: null });
+    const result = await client.exampleResult(example.name);
+    if (store.get().image !== image) return;
+    store.update({ image: { ...image, sha256: result.image.sha256 }, result, taskId: null });
   } catch (error) {
     await handleError(error, { retry: () => openExample(example) });
   }
@@ -443,7 +446,8 @@ async function openRecent(entry) {
     const view = await client.task(entry.id);
     const blob = entry.sha256 ? await pictures.get(entry.sha256) : null;
     if (blob) {
-      await openPicture(new File([blob], entry.label, { type: blob.type }), { name: entry.label, sha256: entry.sha256 });
+      const name = entry.name ?? entry.label;
+      await openPicture(new File([blob], name, { type: blob.type }), { sha256: entry.sha256 });
     } else if (view.status === "succeeded") {
       const overlay = await client.blob(view.links.overlay_png);
       const image = await openPicture(new File([overlay], "overlay.png", { type: "image/png" }), { name: entry.label });
@@ -484,6 +488,10 @@ function render(state, change) {
     renderSteps($("steps-list"), $("timing"), state.steps, t);
     $("steps").hidden = state.steps.length === 0;
   }
+  if ("result" in change) {
+    $("share-result").hidden = true;
+    if (state.result?.model?.random) $("random-banner").hidden = false;
+  }
   if (["result", "threshold", "language", "hidden"].some((key) => key in change)) renderResult(state);
   if (["result", "threshold", "hidden", "highlight", "image"].some((key) => key in change)) {
     syncObjects($("objects"), state);
@@ -518,7 +526,6 @@ function renderResult(state) {
   }
   $("downloads-note").hidden = !result || hasLinks;
   $("share").hidden = !hasLinks || state.readOnly;
-  if ("result" in state && !hasLinks) $("share-result").hidden = true;
 }
 
 function renderProgress(progress) {
@@ -576,7 +583,8 @@ function wire() {
   });
   const highlightFrom = (event) => {
     const item = event.target.closest?.(".object");
-    store.update({ highlight: item ? Number(item.dataset.id) : null });
+    const id = item ? Number(item.dataset.id) : null;
+    if (id !== store.get().highlight) store.update({ highlight: id });
   };
   objects.addEventListener("mouseover", highlightFrom);
   objects.addEventListener("focusin", highlightFrom);
@@ -601,7 +609,7 @@ function wire() {
 
 function selectTool(tool) {
   for (const button of document.querySelectorAll("[data-tool]")) {
-    button.setAttribute("aria-checked", String(button.dataset.tool === tool));
+    button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
   }
   stage.setTool(tool);
   store.update({ tool });
