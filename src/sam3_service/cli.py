@@ -157,7 +157,7 @@ def keys_list(
     listed = _with_keys(lambda keys: keys.list(include_revoked=include_revoked))
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("id", "owner", "scope", "rate/min", "created", "revoked"):
-        table.add_column(column, no_wrap=column != "owner")
+        table.add_column(column, no_wrap=column != "owner", overflow="fold")
     for key in listed:
         table.add_row(
             key.id,

@@ -93,3 +93,7 @@ class TaskCancelled(Sam3Error):
 
 class ConfigError(Sam3Error):
     code = "config_error"
+
+
+# Faults that may pass by themselves: a queue that retries (Celery) runs such a job again later.
+TRANSIENT_ERRORS: tuple[type[Sam3Error], ...] = (Busy, ModelNotReady, BackendUnavailable)

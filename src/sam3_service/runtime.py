@@ -17,7 +17,7 @@ from .domain import jobs
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .errors import ConfigError
-from .inference import Engine, Thresholds, load_engine, resolve_model
+from .inference import Engine, Thresholds
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
 from .tasks import open_task_queue, open_task_store, upgrade_database
@@ -37,6 +37,8 @@ _FALLBACK_BANNER = """
 def choose_model(settings: Settings) -> str:
     """The model spec to load: SAM3_MODEL, or tiny-random (said loudly) when it is missing and
     SAM3_MODEL_FALLBACK_TO_TINY is on. Resolving a folder or the HF cache is quick."""
+    from .inference import resolve_model  # torch loads with it; `keys` commands need neither
+
     spec = settings.model
     if spec == TINY_RANDOM:
         return spec
@@ -54,6 +56,8 @@ def model_host(settings: Settings, spec: str) -> ModelHost:
     """A host that loads `spec` with the engine settings."""
 
     def load() -> Engine:
+        from .inference import load_engine
+
         return load_engine(
             spec,
             models_dir=settings.models_dir,

@@ -1,4 +1,4 @@
-"""The auth tests use the contract suite's database and Redis fixtures, and private Redis servers."""
+"""The auth tests use the contract fixtures (databases, Redis) and private Redis servers."""
 
 from __future__ import annotations
 

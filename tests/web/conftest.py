@@ -3,10 +3,12 @@ driven by Playwright, with screenshots of each state under test-artifacts/screen
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from sam3_service.api.app import create_app
+from sam3_service.auth import Scope
 from sam3_service.domain.models import ModelHost
 from sam3_service.inference import load_engine
+from sam3_service.runtime import open_keys
 from tests.helpers import make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -108,6 +112,27 @@ def small_upload_url(
     with serve(create_app(settings, models=web_host)) as base_url:
         wait_until_ready(base_url)
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def secure_service(
+    tiny_model_dir: Path, web_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """The service with API keys on; yields its URL and a key allowed 3 requests at once."""
+    settings = make_settings(
+        tiny_model_dir, tmp_path_factory.mktemp("web-secure"), auth_enabled=True
+    )
+
+    async def new_key() -> str:
+        async with open_keys(settings) as keys:
+            return (await keys.create(scope=Scope.USER, rate_per_min=3)).secret
+
+    # Playwright's sync API keeps an event loop running on this thread: use another one.
+    with ThreadPoolExecutor(1) as thread:
+        secret = thread.submit(asyncio.run, new_key()).result()
+    with serve(create_app(settings, models=web_host)) as base_url:
+        wait_until_ready(base_url)
+        yield base_url, secret
 
 
 @pytest.fixture

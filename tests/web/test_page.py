@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -293,46 +294,45 @@ def test_keyboard_only_point_and_box(open_page: Any, live_url: str, picture: Pat
     assert page.locator("#marks rect.box").count() == 0
 
 
-def test_rate_limit_and_api_key_prompts(open_page: Any, live_url: str, picture: Path) -> None:
-    page = open_page(live_url)
-    answers = [
-        {"status": 401, "body": {"error": {"code": "unauthorized", "message": "no API key"}}},
-        {
-            "status": 429,
-            "headers": {"Retry-After": "2"},
-            "body": {"error": {"code": "rate_limited", "message": "slow down", "retry_after": 2}},
-        },
-    ]
-    seen_keys: list[str | None] = []
-
-    def answer(route: Any) -> None:
-        seen_keys.append(route.request.headers.get("authorization"))
-        if not answers:
-            route.continue_()
-            return
-        reply = answers.pop(0)
-        route.fulfill(
-            status=reply["status"],
-            headers={"content-type": "application/json", **reply.get("headers", {})},
-            body=json.dumps(reply["body"]),
-        )
-
-    page.route("**/v1/segment", answer)
+def test_api_key_asked_once_kept_and_rate_limit_explained(
+    open_page: Any, secure_service: tuple[str, str], picture: Path, screenshot: Any
+) -> None:
+    base_url, secret = secure_service
+    page = open_page(base_url)
     page.set_input_files("#file", str(picture))
     page.fill("#prompt", "shape")
     page.click("#run")
     page.wait_for_selector("#key-dialog[open]")
     assert "needs an API key" in page.text_content("#key-message")
-    page.fill("#key-input", "sk-test")
+    page.fill("#key-input", "sam3_not-a-key")
     page.click("#key-form button[type=submit]")
-    page.wait_for_selector("#general-error:visible")
-    assert "wait 2 s" in page.text_content("#general-error")
-    assert page.is_disabled("#run")
-    page.wait_for_selector("#general-error", state="hidden", timeout=5000)
-    page.click("#run")
+    page.wait_for_selector("#key-dialog[open] #key-message:has-text('not accepted')")
+    screenshot(page, "11-api-key", phone=False)
+    page.fill("#key-input", secret)
+    page.click("#key-form button[type=submit]")
     page.wait_for_selector("#timing:has-text('ms')")
-    assert seen_keys == [None, "Bearer sk-test", "Bearer sk-test"]
-    assert page.evaluate("localStorage.getItem('sam3.apiKey')") == "sk-test"
+    assert page.evaluate("localStorage.getItem('sam3.apiKey')") == secret
+
+    page.click("#share")
+    page.wait_for_selector("#share-result:visible")
+    viewer = open_page(page.input_value("#share-url"))  # no key in this context
+    viewer.wait_for_selector("#shared-banner:visible")
+    viewer.wait_for_selector("#picture:visible")
+    assert viewer.is_hidden("#general-error")
+
+    for x in (120, 160, 200):  # the key allows 3 requests at once: the next one waits
+        page.click("#canvas-wrap", position={"x": x, "y": 100})
+        if page.is_visible("#general-error"):
+            break
+        page.wait_for_timeout(400)
+    page.wait_for_selector("#general-error:visible")
+    assert re.search(r"Please wait \d+ s", page.text_content("#general-error"))
+    screenshot(page, "12-rate-limited", phone=False)
+    assert page.is_disabled("#run")
+
+    page.reload()
+    page.wait_for_selector("#key-button:visible")
+    assert not page.is_visible("#key-dialog"), "the key is asked for once, then kept"
 
 
 def test_the_phone_layout_fits_360_px(open_page: Any, live_url: str, picture: Path) -> None:

@@ -37,7 +37,10 @@ from ..errors import Sam3Error
 from .deps import ServicesDep
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-UNMATCHED = "unmatched"  # the route label of requests answered before routing (a 413)
+# Route labels besides templates: a mounted app (the web page's files) answered, or nothing
+# was routed (a 413 refused while the body came in).
+MOUNTED = "mounted"
+UNMATCHED = "unmatched"
 _QUEUE_PROBE_S = 2.0
 
 router = APIRouter(tags=["probes"])
@@ -112,12 +115,13 @@ def install_metrics(app: FastAPI) -> None:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path with its router prefixes, such as `/v1/tasks/{task_id}`."""
+    """The route label of a request: the matched route's path with its router prefixes (such as
+    `/v1/tasks/{task_id}`, never the raw path), MOUNTED or UNMATCHED."""
     route = scope.get("route")
+    if isinstance(route, Mount) or (route is None and "endpoint" in scope):
+        return MOUNTED
     if route is None:
         return UNMATCHED
-    if isinstance(route, Mount):
-        return f"{route.path}/{{path}}"
     template: str = route.path
     try:
         tail = str(route.url_path_for(route.name, **scope.get("path_params", {})))

@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..errors import BackendUnavailable, ConfigError, NotFound
 from .base import SECRET_PREFIX, ApiKey, NewKey, Scope
 
-__all__ = ["SqlKeyStore", "hash_secret"]
+__all__ = ["SqlKeyStore"]
 
 
 class _UtcDateTime(sa.TypeDecorator[datetime]):
@@ -56,7 +56,7 @@ api_keys = sa.Table(
 )
 
 
-def hash_secret(secret: str) -> str:
+def _hash_secret(secret: str) -> str:
     """The stored form of a key: its SHA-256, in hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -88,13 +88,13 @@ class SqlKeyStore:
             created_at=datetime.now(UTC),
         )
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        row = {**_to_row(key), "key_hash": hash_secret(secret)}
+        row = {**_to_row(key), "key_hash": _hash_secret(secret)}
         await asyncio.to_thread(self._execute, api_keys.insert().values(row))
         return NewKey(key=key, secret=secret)
 
     async def lookup(self, secret: str) -> ApiKey | None:
         """The key with this secret, revoked or not; None if there is none."""
-        query = api_keys.select().where(api_keys.c.key_hash == hash_secret(secret))
+        query = api_keys.select().where(api_keys.c.key_hash == _hash_secret(secret))
         rows = await asyncio.to_thread(_select, self._engine, query)
         return rows[0] if rows else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -10,6 +11,7 @@ import uuid
 from typing import Any
 
 from ..errors import (
+    TRANSIENT_ERRORS,
     BackendUnavailable,
     Busy,
     Conflict,
@@ -22,7 +24,7 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import segment
+from . import segment, workers
 from .params import SegmentParams
 from .services import Services
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 IMAGE_KIND = "image"
 _UNFINISHED = {TaskStatus.QUEUED, TaskStatus.RUNNING}
 _POLL_S = 0.05
+# De-duplication: how long an in-flight claim lasts at most (the worker removes it when the task
+# ends), and how long a caller waits for the claiming caller's record to appear in the store.
+_INFLIGHT_TTL_S = 3600
+_INFLIGHT_CREATE_WAIT_S = 2.0
 
 
 def new_task_id() -> str:
@@ -51,8 +57,34 @@ async def submit(
     """Check and store the input, then record and queue a task.
 
     Bad input fails here, before anything is queued. A known result (same model, image and
-    prompt) completes the task at once. Submitting an existing `task_id` returns that task.
+    prompt) completes the task at once. Submitting an existing `task_id` returns that task, and
+    so does the same request (same owner, image and prompt) while an earlier one is in flight.
     """
+    record, _ = await _submit(
+        services,
+        params=params,
+        data=data,
+        image_id=image_id,
+        mask_data=mask_data,
+        owner=owner,
+        task_id=task_id,
+        enqueue=enqueue,
+    )
+    return record
+
+
+async def _submit(
+    services: Services,
+    *,
+    params: SegmentParams,
+    data: bytes | None = None,
+    image_id: str | None = None,
+    mask_data: bytes | None = None,
+    owner: str = "anonymous",
+    task_id: str | None = None,
+    enqueue: bool = True,
+) -> tuple[TaskRecord, bool]:
+    """`submit`, also saying whether this call created the task (False: it joined one)."""
     segment.require_image_source(data, image_id)
     if data is not None:
         decoded = await segment.store_image(services, data)
@@ -74,14 +106,27 @@ async def submit(
     if cached_key is not None:
         record.status, record.progress, record.result_key = TaskStatus.SUCCEEDED, 1.0, cached_key
         record.finished_at = utcnow()
+    elif task_id is None:  # a caller's own task_id is its idempotency key already
+        joined = await _join_inflight(services, record)
+        if joined is not None:
+            return joined, False
     record, created = await services.store.create(record)
     if created and enqueue and record.status is TaskStatus.QUEUED:
-        await services.queue.enqueue(record.id)
-    return record
+        try:
+            await services.queue.enqueue(record.id)
+        except Sam3Error as exc:
+            await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
+            raise
+    return record, created
 
 
-async def run(services: Services, task_id: str) -> None:
-    """Execute a queued task and record its outcome. Safe to call again for a redelivered id."""
+async def run(services: Services, task_id: str, *, retry_transient: bool = False) -> None:
+    """Execute a queued task and record its outcome. Safe to call again for a redelivered id.
+
+    With `retry_transient` (a queue that retries), a transient fault (`TRANSIENT_ERRORS`) puts
+    the task back in `queued` and is raised for the queue to try again later; without it, the
+    task fails with that error.
+    """
     record = await services.store.update(
         task_id, expect=_UNFINISHED, status=TaskStatus.RUNNING, started_at=utcnow()
     )
@@ -91,14 +136,34 @@ async def run(services: Services, task_id: str) -> None:
     await services.store.update(task_id, attempts=record.attempts + 1)
     try:
         result_key = await _execute(services, record)
+    except TRANSIENT_ERRORS as exc:
+        if not retry_transient:
+            await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
+            return
+        await services.store.update(task_id, expect={TaskStatus.RUNNING}, status=TaskStatus.QUEUED)
+        raise
     except Sam3Error as exc:
-        await _finish(services, task_id, TaskStatus.FAILED, error=_error_json(exc))
+        await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
     except Exception:
         log.exception("task %s failed", task_id)
         error = {"code": "internal_error", "message": "the task failed unexpectedly"}
-        await _finish(services, task_id, TaskStatus.FAILED, error=error)
+        await _end(services, record, TaskStatus.FAILED, error=error)
     else:
-        await _finish(services, task_id, TaskStatus.SUCCEEDED, result_key=result_key, progress=1.0)
+        await _end(services, record, TaskStatus.SUCCEEDED, result_key=result_key, progress=1.0)
+
+
+async def give_up(services: Services, task_id: str, error: Sam3Error) -> None:
+    """Fail a task that its queue will not try again (a poison input): it ends with `error`."""
+    record = await services.store.update(
+        task_id,
+        expect=_UNFINISHED,
+        status=TaskStatus.FAILED,
+        error=_error_json(error),
+        finished_at=utcnow(),
+    )
+    if record is not None:
+        log.warning("task %s failed for good: %s", task_id, error.message)
+        await services.cache.delete(_inflight_key(services, record))
 
 
 async def get(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
@@ -134,8 +199,8 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
     """Submit and wait for the result: inline where this process holds the model, else via
     the queue, answering TimedOut (with the task id to poll) after `sync_timeout_s`."""
     inline = services.models is not None
-    record = await submit(services, enqueue=not inline, **submit_args)
-    if inline and record.status is TaskStatus.QUEUED:
+    record, created = await _submit(services, enqueue=not inline, **submit_args)
+    if inline and created and record.status is TaskStatus.QUEUED:
         await run(services, record.id)
     record = await wait(services, record.id, timeout_s=services.sync_timeout_s)
     if record.status is TaskStatus.FAILED and record.error:
@@ -192,14 +257,62 @@ async def _execute(services: Services, record: TaskRecord) -> str:
 
 
 async def _cached_result_key(services: Services, record: TaskRecord) -> str | None:
-    info = services.models.info if services.models else None
-    if info is None:
+    version = await _model_version(services)
+    if version is None:
         return None
-    cached = await services.cache.get(_cache_key(services, record, info.version))
+    cached = await services.cache.get(_cache_key(services, record, version))
     if cached is None:
         return None
     key = cached.decode()
     return key if await services.blobs.exists(key) else None
+
+
+async def _model_version(services: Services) -> str | None:
+    """The version of the model that runs tasks: this process's, else the ready workers'."""
+    if services.models is not None:
+        info = services.models.info
+        return info.version if info else None
+    return await workers.ready_model_version(services.cache)
+
+
+async def _join_inflight(services: Services, record: TaskRecord) -> TaskRecord | None:
+    """The same owner's unfinished task for the same request, or None once `record` claimed it.
+
+    The claim is `cache.add`, so of many identical requests at once only one creates a task.
+    The key holds the owner, so one owner never receives another owner's task (and never
+    learns that someone else asked the same). A claim whose task has ended, or never appeared,
+    is taken over. Without a shared cache, or with Redis down, `add` always succeeds: each
+    request then gets its own task, as if there were no de-duplication.
+    """
+    key = _inflight_key(services, record)
+    claim = record.id.encode()
+    if await services.cache.add(key, claim, _INFLIGHT_TTL_S):
+        return None
+    holder = await services.cache.get(key)
+    existing = await _wait_created(services, holder.decode()) if holder else None
+    if existing and existing.owner == record.owner and not existing.status.finished:
+        return existing
+    await services.cache.set(key, claim, _INFLIGHT_TTL_S)
+    return None
+
+
+async def _wait_created(services: Services, task_id: str) -> TaskRecord | None:
+    """The record of a task whose creator claimed it a moment ago: it may not be stored yet."""
+    deadline = time.monotonic() + _INFLIGHT_CREATE_WAIT_S
+    while True:
+        try:
+            return await services.store.get(task_id)
+        except NotFound:
+            if time.monotonic() >= deadline:
+                return None
+        await asyncio.sleep(_POLL_S / 5)
+
+
+def _inflight_key(services: Services, record: TaskRecord) -> str:
+    params = SegmentParams.model_validate(record.params)
+    identity = params.cache_identity(services.thresholds)
+    blob = json.dumps([record.owner, record.input_key, identity], sort_keys=True)
+    return "inflight:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _cache_key(services: Services, record: TaskRecord, version: str) -> str:
@@ -208,12 +321,14 @@ def _cache_key(services: Services, record: TaskRecord, version: str) -> str:
     return segment.result_cache_key(version, record.input_key, identity)
 
 
-async def _finish(services: Services, task_id: str, status: TaskStatus, **fields: Any) -> None:
+async def _end(services: Services, record: TaskRecord, status: TaskStatus, **fields: Any) -> None:
+    """Record a running task's outcome and release its de-duplication claim."""
     updated = await services.store.update(
-        task_id, expect={TaskStatus.RUNNING}, status=status, finished_at=utcnow(), **fields
+        record.id, expect=_UNFINISHED, status=status, finished_at=utcnow(), **fields
     )
     if updated is None:
-        log.info("task %s was cancelled while running; its outcome is discarded", task_id)
+        log.info("task %s was cancelled while running; its outcome is discarded", record.id)
+    await services.cache.delete(_inflight_key(services, record))
 
 
 def _error_json(exc: Sam3Error) -> dict[str, Any]:

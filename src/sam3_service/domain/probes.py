@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Sam3Error
-from .models import ModelState
+from . import workers
+from .models import ModelHost, ModelState
 from .services import Services
 
 _PROBE_TIMEOUT_S = 2.0
@@ -27,7 +28,8 @@ async def readiness(services: Services) -> Readiness:
     """Report what stops this process from serving, most important first."""
     checks = await _check_backends(services)
     failed = {name: state for name, state in checks.items() if state != "ok"}
-    report = _model_report(services)
+    host = services.models
+    report = _model_report(host) if host is not None else await _workers_report(services)
     report.checks = checks
     if report.ready and failed:
         report.ready, report.status = False, "degraded"
@@ -35,26 +37,35 @@ async def readiness(services: Services) -> Readiness:
     return report
 
 
-def _model_report(services: Services) -> Readiness:
-    host = services.models
-    if host is None:
-        return Readiness(ready=True, status="ready", reason="inference runs in the workers")
-    info = host.info
-    model = None
-    if info is not None:
-        model = {
-            "name": info.name,
-            "version": info.version,
-            "random": info.random,
-            "device": info.device,
-            "dtype": info.dtype,
-        }
+def _model_report(host: ModelHost) -> Readiness:
     return Readiness(
         ready=host.state is ModelState.READY,
         status=host.state.value,
         reason=host.reason,
-        model=model,
+        model=workers.model_json(host.info),
         load_seconds=host.load_seconds,
+    )
+
+
+async def _workers_report(services: Services) -> Readiness:
+    """Where the model runs in workers: their shared state, as they report it in the cache."""
+    report = await workers.service_report(services.cache)
+    if report is None:
+        return Readiness(
+            ready=False,
+            status=ModelState.STARTING.value,
+            reason="no model worker has reported: start one with `sam3-service worker` "
+            "(it reports through SAM3_REDIS_URL, which this process must share)",
+        )
+    reason = report.reason
+    if report.state is ModelState.READY:
+        reason = f"inference runs in the workers ({report.worker_id} reported last)"
+    return Readiness(
+        ready=report.state is ModelState.READY,
+        status=report.state.value,
+        reason=reason,
+        model=report.model,
+        load_seconds=report.load_seconds,
     )
 
 

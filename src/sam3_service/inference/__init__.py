@@ -21,6 +21,10 @@ from .base import (
     PromptMode,
     Segmentation,
     Thresholds,
+    TrackedFrame,
+    TrackedObject,
+    VideoPrompt,
+    VideoSession,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +45,10 @@ __all__ = [
     "Sam3Engine",
     "Segmentation",
     "Thresholds",
+    "TrackedFrame",
+    "TrackedObject",
+    "VideoPrompt",
+    "VideoSession",
     "build_tiny_model",
     "load_engine",
     "resolve_model",

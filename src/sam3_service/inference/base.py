@@ -106,6 +106,61 @@ class Segmentation:
     vision_cache_hit: bool
 
 
+@dataclass(frozen=True)
+class VideoPrompt:
+    """What to track through a video.
+
+    Text finds and tracks every instance of a concept (`Sam3VideoModel`); clicks and/or one box
+    mark a single object on frame `frame` (counted among the frames given to the session, from
+    0), which the tracker follows from there on.
+    """
+
+    text: str | None = None
+    points: tuple[Point, ...] = ()
+    box: Box | None = None
+    frame: int = 0
+
+
+@dataclass
+class TrackedObject:
+    """One object on one frame: its id (stable across frames), score, box and bool HxW mask."""
+
+    id: int
+    score: float
+    box: tuple[float, float, float, float]
+    mask: np.ndarray
+
+
+@dataclass
+class TrackedFrame:
+    """The objects on one frame; `index` counts the frames given to the session, from 0."""
+
+    index: int
+    objects: list[TrackedObject]
+
+
+class VideoSession(Protocol):
+    """Tracking state for one video: give it frames in order, read back final results.
+
+    Results may lag `delay` frames behind (the time the model takes to confirm new objects).
+    Calls block like the engine's; run them on the thread that runs the engine.
+    """
+
+    delay: int
+
+    def push(self, frame: np.ndarray) -> list[TrackedFrame]:
+        """Track an HxWx3 uint8 RGB frame; returns the frames whose results became final."""
+        ...
+
+    def finish(self) -> list[TrackedFrame]:
+        """After the last frame: the results still held back."""
+        ...
+
+    def close(self) -> None:
+        """Release the session's tensors and state. Idempotent."""
+        ...
+
+
 @dataclass
 class EngineStats:
     """Counters that tests and metrics read: how often each encoder really ran."""
@@ -126,6 +181,18 @@ class Engine(Protocol):
         self, image: Image.Image, image_sha256: str, prompt: Prompt, thresholds: Thresholds
     ) -> Segmentation:
         """Segment an RGB image. Raises InvalidInput for a prompt the model cannot take."""
+        ...
+
+    def open_video(
+        self,
+        prompt: VideoPrompt,
+        *,
+        width: int,
+        height: int,
+        thresholds: Thresholds,
+        max_objects: int,
+    ) -> VideoSession:
+        """Start tracking in a video of `width` x `height` frames. Raises InvalidInput."""
         ...
 
     def close(self) -> None:

@@ -39,8 +39,11 @@ from .base import (
     PromptMode,
     Segmentation,
     Thresholds,
+    VideoPrompt,
+    VideoSession,
 )
 from .feature_cache import FeatureCache, count_one
+from .video import open_video_session
 
 __all__ = ["STAGES", "Sam3Engine"]
 
@@ -116,6 +119,11 @@ class Sam3Engine:
         """The interactive head, made of the video model's modules."""
         return self._loaded().tracker
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held by each inference; a video session holds it for one frame at a time."""
+        return self._lock
+
     def segment(
         self, image: Image.Image, image_sha256: str, prompt: Prompt, thresholds: Thresholds
     ) -> Segmentation:
@@ -136,6 +144,25 @@ class Sam3Engine:
                     heads, hidden, prompt, thresholds, (height, width), timer
                 )
         return Segmentation(detections, width, height, timer.ms, vision_cache_hit=hit)
+
+    def open_video(
+        self,
+        prompt: VideoPrompt,
+        *,
+        width: int,
+        height: int,
+        thresholds: Thresholds,
+        max_objects: int,
+    ) -> VideoSession:
+        """Start tracking in a video of `width` x `height` frames. Raises InvalidInput."""
+        return open_video_session(
+            self,
+            prompt,
+            width=width,
+            height=height,
+            thresholds=thresholds,
+            max_objects=max_objects,
+        )
 
     def close(self) -> None:
         """Free the model and its caches."""

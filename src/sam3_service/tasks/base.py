@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ..errors import Sam3Error
+
 
 class TaskStatus(StrEnum):
     QUEUED = "queued"
@@ -111,4 +113,24 @@ class TaskQueue(Protocol):
 
     async def aclose(self) -> None:
         """Stop consuming and release connections; a durable backend keeps queued ids."""
+        ...
+
+
+class WorkerProcess(Protocol):
+    """One remote worker process's part in running jobs: opened once per process."""
+
+    async def open(self) -> None:
+        """Connect the backends and load the model. Raises (after cleaning up) if it cannot."""
+        ...
+
+    async def run(self, task_id: str) -> None:
+        """Run one job. Raises one of `TRANSIENT_ERRORS` to have it tried again later."""
+        ...
+
+    async def give_up(self, task_id: str, error: Sam3Error) -> None:
+        """Record that a job failed for good with `error`: no delivery of it follows."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what `open` took."""
         ...

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ApiError, createClient, errorFromResponse, pollTask } from "../../../src/sam3_service/web/static/js/api.js";
+import {
+  ApiError,
+  createClient,
+  errorFromResponse,
+  pollTask,
+} from "../../../src/sam3_service/web/static/js/api.js";
 
 /** A fetch that records requests and answers from a list of Responses. */
 function fakeFetch(...answers) {
@@ -70,21 +75,29 @@ test("error bodies become ApiErrors with code, details and Retry-After", async (
   assert.equal(error.message, "slow down");
   assert.equal(error.retryAfter, 3);
   assert.deepEqual(error.details, { retry_after: 3 });
-  const bare = await errorFromResponse(new Response("<html>bad gateway</html>", { status: 502, statusText: "Bad Gateway" }));
+  const bare = await errorFromResponse(
+    new Response("<html>bad gateway</html>", { status: 502, statusText: "Bad Gateway" }),
+  );
   assert.equal(bare.code, "http_error");
   assert.equal(bare.message, "Bad Gateway");
   assert.equal(bare.retryAfter, null);
 });
 
 test("failed calls reject with the API's error; a lost connection is a network error", async () => {
-  const { fetch } = fakeFetch(json({ error: { code: "too_large", message: "big" } }, 413), new TypeError("Failed to fetch"));
+  const { fetch } = fakeFetch(
+    json({ error: { code: "too_large", message: "big" } }, 413),
+    new TypeError("Failed to fetch"),
+  );
   const client = createClient({ fetch });
   await assert.rejects(client.segment({}, { file: new Blob() }), { code: "too_large", status: 413 });
   await assert.rejects(client.task("x"), { code: "network", status: 0 });
 });
 
 test("/ready answers while starting, as a value, not an error", async () => {
-  const { fetch } = fakeFetch(json({ status: "starting", reason: "loading" }, 503), json({ status: "ready" }));
+  const { fetch } = fakeFetch(
+    json({ status: "starting", reason: "loading" }, 503),
+    json({ status: "ready" }),
+  );
   const client = createClient({ fetch });
   assert.deepEqual(await client.ready(), { ready: false, body: { status: "starting", reason: "loading" } });
   assert.equal((await client.ready()).ready, true);

@@ -4,14 +4,19 @@ import { test } from "node:test";
 import { ApiError } from "../../../src/sam3_service/web/static/js/api.js";
 import { explainError, waitSeconds } from "../../../src/sam3_service/web/static/js/errors.js";
 
-const error = (status, code, message = "", retryAfter = null) => new ApiError({ status, code, message, retryAfter });
+const error = (status, code, message = "", retryAfter = null) =>
+  new ApiError({ status, code, message, retryAfter });
 
 test("each error goes next to the field that caused it", () => {
   const cases = [
     [error(413, "too_large", "the upload has 9 bytes"), "file", "error.tooLarge"],
     [error(415, "unsupported_media", "not an image"), "file", "error.unsupported"],
     [error(422, "invalid_input", "prompt: prompts must be English words (...)"), "prompt", "error.english"],
-    [error(422, "invalid_input", "prompt: String should have at most 200 characters"), "prompt", "error.prompt"],
+    [
+      error(422, "invalid_input", "prompt: String should have at most 200 characters"),
+      "prompt",
+      "error.prompt",
+    ],
     [error(422, "invalid_input", "box [1, 2, 900, 4] lies outside the image"), "marks", "error.marks"],
     [error(422, "invalid_input", "too many points: 40, at most 32"), "marks", "error.marks"],
     [error(422, "invalid_input", "something else"), "general", "error.invalid"],

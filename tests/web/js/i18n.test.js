@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { chooseLanguage, createTranslator, MESSAGES, saveLanguage, savedLanguage } from "../../../src/sam3_service/web/static/js/i18n.js";
+import {
+  chooseLanguage,
+  createTranslator,
+  MESSAGES,
+  saveLanguage,
+  savedLanguage,
+} from "../../../src/sam3_service/web/static/js/i18n.js";
 
 const STATIC = new URL("../../../src/sam3_service/web/static/", import.meta.url);
 const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -16,7 +22,9 @@ test("both languages have the same texts with the same placeholders", () => {
 
 test("every text the page and its scripts name exists", () => {
   const html = readFileSync(new URL("index.html", STATIC), "utf8");
-  const scripts = ["app.js", "view.js", "errors.js"].map((name) => readFileSync(new URL(`js/${name}`, STATIC), "utf8"));
+  const scripts = readdirSync(new URL("js/", STATIC)).map((name) =>
+    readFileSync(new URL(`js/${name}`, STATIC), "utf8"),
+  );
   const named = new Set([
     ...[...html.matchAll(/data-i18n(?:-aria-label)?="([^"]+)"/g)].map((m) => m[1]),
     ...scripts.flatMap((source) => [...source.matchAll(/\bt\("([^"]+)"/g)].map((m) => m[1])),
@@ -43,10 +51,20 @@ test("texts are filled in, and unknown keys fall back to English, then to the ke
 
 test("the choice is remembered, and a refusing storage is harmless", () => {
   const items = new Map();
-  const storage = { getItem: (key) => items.get(key) ?? null, setItem: (key, value) => items.set(key, value) };
+  const storage = {
+    getItem: (key) => items.get(key) ?? null,
+    setItem: (key, value) => items.set(key, value),
+  };
   saveLanguage(storage, "zh");
   assert.equal(savedLanguage(storage), "zh");
-  const refusing = { getItem: () => { throw new Error("denied"); }, setItem: () => { throw new Error("denied"); } };
+  const refusing = {
+    getItem: () => {
+      throw new Error("denied");
+    },
+    setItem: () => {
+      throw new Error("denied");
+    },
+  };
   saveLanguage(refusing, "zh");
   assert.equal(savedLanguage(refusing), null);
 });

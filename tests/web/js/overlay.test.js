@@ -20,7 +20,9 @@ const mask = (...lines) => ({
   data: Uint8Array.from(lines.join(""), Number),
 });
 const rows = (data, width) =>
-  Array.from({ length: data.length / width }, (_, y) => Array.from(data.subarray(y * width, (y + 1) * width)).join(""));
+  Array.from({ length: data.length / width }, (_, y) =>
+    Array.from(data.subarray(y * width, (y + 1) * width)).join(""),
+  );
 
 test("the palette is the service's (sam3_service.media.palette)", () => {
   assert.deepEqual(palette(6), [
@@ -64,7 +66,14 @@ test("a layer keeps only its box: the mask and rim cropped", () => {
   assert.deepEqual(layer.box, { x0: 2, y0: 1, x1: 5, y1: 3 });
   assert.deepEqual(rows(layer.mask, 3), ["111", "111"]);
   assert.deepEqual(rows(layer.rim, 3), ["111", "111"]);
-  const empty = makeLayer({ id: 0, colour: [0, 0, 0], mask: new Uint8Array(4), width: 2, height: 2, thickness: 1 });
+  const empty = makeLayer({
+    id: 0,
+    colour: [0, 0, 0],
+    mask: new Uint8Array(4),
+    width: 2,
+    height: 2,
+    thickness: 1,
+  });
   assert.equal(empty.box, null);
 });
 
@@ -78,7 +87,8 @@ function twoLayers() {
   ];
 }
 
-const pixel = (pixels, x, y, width = 4) => Array.from(pixels.subarray((y * width + x) * 4, (y * width + x) * 4 + 4));
+const pixel = (pixels, x, y, width = 4) =>
+  Array.from(pixels.subarray((y * width + x) * 4, (y * width + x) * 4 + 4));
 
 test("paint: translucent fill, opaque rim, later layers on top, background clear", () => {
   const pixels = new Uint8ClampedArray(4 * 4 * 4).fill(7);

@@ -46,7 +46,12 @@ test("the list survives a new page: it lives in storage", () => {
 test("corrupt or unavailable storage gives an empty list, never an error", () => {
   assert.deepEqual(createRecentTasks(memoryStorage({ "sam3.recentTasks": "{not json" })).list(), []);
   assert.deepEqual(createRecentTasks(memoryStorage({ "sam3.recentTasks": '[{"id": 3}, null]' })).list(), []);
-  const refusing = { getItem: () => null, setItem: () => { throw new Error("quota"); } };
+  const refusing = {
+    getItem: () => null,
+    setItem: () => {
+      throw new Error("quota");
+    },
+  };
   const recent = createRecentTasks(refusing);
   recent.remember({ id: "a" });
   assert.deepEqual(recent.list(), []);

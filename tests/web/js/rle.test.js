@@ -22,7 +22,10 @@ for (const example of CASES) {
 test("runs after the second are differences, and may be negative differences", () => {
   // "long runs" has runs of several chunks and negative differences.
   const runs = decodeCounts(CASES.find((c) => c.name === "long runs").counts);
-  assert.equal(runs.reduce((a, b) => a + b, 0), 12 * 400);
+  assert.equal(
+    runs.reduce((a, b) => a + b, 0),
+    12 * 400,
+  );
   assert.ok(runs.some((run) => run > 1000));
 });
 

@@ -20,8 +20,11 @@ export async function errorFromResponse(response) {
   } catch {
     body = null;
   }
-  const { code = "http_error", message = response.statusText || `HTTP ${response.status}`, ...details } =
-    body?.error ?? {};
+  const {
+    code = "http_error",
+    message = response.statusText || `HTTP ${response.status}`,
+    ...details
+  } = body?.error ?? {};
   const retryAfter = Number.parseFloat(response.headers.get("retry-after") ?? "");
   return new ApiError({
     status: response.status,
@@ -101,14 +104,17 @@ export function createClient({ fetch = globalThis.fetch.bind(globalThis), getKey
 
 /**
  * Poll a task until it finishes, reporting progress (0..1) on the way. Resolves with the last
- * task view; rejects with an ApiError if polling fails, or stops when `signal` aborts.
+ * task view; rejects with an ApiError if polling fails.
  */
-export async function pollTask(client, taskId, { onProgress = () => {}, intervalMs = 500, sleep = delay, signal } = {}) {
+export async function pollTask(
+  client,
+  taskId,
+  { onProgress = () => {}, intervalMs = 500, sleep = delay } = {},
+) {
   for (;;) {
     const view = await client.task(taskId);
     onProgress(view);
     if (!["queued", "running"].includes(view.status)) return view;
-    if (signal?.aborted) return view;
     await sleep(intervalMs);
   }
 }

@@ -223,7 +223,9 @@ export const MESSAGES = { en, zh };
  */
 export function chooseLanguage(saved, browserLanguages = []) {
   if (LANGUAGES.includes(saved)) return saved;
-  const match = browserLanguages.map((tag) => tag.toLowerCase().split("-")[0]).find((code) => LANGUAGES.includes(code));
+  const match = browserLanguages
+    .map((tag) => tag.toLowerCase().split("-")[0])
+    .find((code) => LANGUAGES.includes(code));
   return match ?? "en";
 }
 

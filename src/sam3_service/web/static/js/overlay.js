@@ -60,19 +60,29 @@ export function maskRim(mask, width, height, thickness, edges = {}) {
   const across = new Uint8Array(width * height);
   for (let y = 0; y < height; y += 1) {
     const row = y * width;
-    erodeLine((i) => mask[row + i], (i) => (across[row + i] = 1), width, {
-      openBefore: edges.left,
-      openAfter: edges.right,
-      thickness,
-    });
+    erodeLine(
+      (i) => mask[row + i],
+      (i) => (across[row + i] = 1),
+      width,
+      {
+        openBefore: edges.left,
+        openAfter: edges.right,
+        thickness,
+      },
+    );
   }
   const rim = mask.slice();
   for (let x = 0; x < width; x += 1) {
-    erodeLine((i) => across[i * width + x], (i) => (rim[i * width + x] = 0), height, {
-      openBefore: edges.top,
-      openAfter: edges.bottom,
-      thickness,
-    });
+    erodeLine(
+      (i) => across[i * width + x],
+      (i) => (rim[i * width + x] = 0),
+      height,
+      {
+        openBefore: edges.top,
+        openAfter: edges.bottom,
+        thickness,
+      },
+    );
   }
   return rim;
 }
@@ -129,7 +139,8 @@ export function paintLayers(pixels, layers, { width, highlight = null }) {
   for (const layer of layers) {
     if (!layer.box) continue;
     const focused = highlight === null || highlight === layer.id;
-    const fill = highlight === null ? FILL_ALPHA.normal : focused ? FILL_ALPHA.highlighted : FILL_ALPHA.dimmed;
+    const fill =
+      highlight === null ? FILL_ALPHA.normal : focused ? FILL_ALPHA.highlighted : FILL_ALPHA.dimmed;
     const fillAlpha = Math.round(fill * 255);
     const rimAlpha = focused ? 255 : 90;
     const [r, g, b] = layer.colour;

@@ -58,12 +58,16 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
     const group = element("g", { class: point.positive ? "point positive" : "point negative" });
     element("circle", { cx: point.x, cy: point.y, r: MARK_RADIUS_PX * s, "stroke-width": 2 * s }, group);
     const arm = 3.5 * s;
-    element("path", {
-      d: point.positive
-        ? `M${point.x - arm} ${point.y}h${2 * arm}M${point.x} ${point.y - arm}v${2 * arm}`
-        : `M${point.x - arm} ${point.y}h${2 * arm}`,
-      "stroke-width": 2 * s,
-    }, group);
+    element(
+      "path",
+      {
+        d: point.positive
+          ? `M${point.x - arm} ${point.y}h${2 * arm}M${point.x} ${point.y - arm}v${2 * arm}`
+          : `M${point.x - arm} ${point.y}h${2 * arm}`,
+        "stroke-width": 2 * s,
+      },
+      group,
+    );
   }
 
   function drawBox(box, className, s) {
@@ -96,7 +100,11 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
     const top = y >= height ? y - height : y;
     const group = element("g", { class: "label" });
     element("rect", { x: left, y: top, width, height, rx: 3 * s, fill: colour }, group);
-    const node = element("text", { x: left + pad, y: top + pad + fontSize * 0.85, "font-size": fontSize, fill: ink }, group);
+    const node = element(
+      "text",
+      { x: left + pad, y: top + pad + fontSize * 0.85, "font-size": fontSize, fill: ink },
+      group,
+    );
     node.textContent = text;
   }
 
@@ -232,13 +240,11 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
     setTool(next) {
       tool = next;
       anchor = null;
-      wrap.dataset.tool = next;
     },
     setInteractive(enabled) {
       interactive = enabled;
       wrap.classList.toggle("is-interactive", enabled);
     },
-    size: () => size,
   };
 }
 

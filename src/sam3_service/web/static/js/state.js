@@ -12,7 +12,6 @@ export function initialState() {
     readOnly: false,
     image: null, // {url, width, height, name, file, sha256, kind: "image" | "video"}
     marks: [], // clicks and boxes in the order they were made
-    tool: "positive",
     result: null,
     taskId: null,
     hidden: new Set(),

@@ -3,7 +3,12 @@
 import { inkFor, palette } from "./overlay.js";
 import { filterObjects } from "./state.js";
 
-const FIELD_ERRORS = { file: "file-error", prompt: "prompt-error", marks: "marks-error", share: "share-error" };
+const FIELD_ERRORS = {
+  file: "file-error",
+  prompt: "prompt-error",
+  marks: "marks-error",
+  share: "share-error",
+};
 const FIELD_INPUTS = { file: "file", prompt: "prompt" };
 
 /** `rgb(...)` of object `id`, as the overlay and the service's PNGs colour it. */
@@ -111,7 +116,12 @@ export function renderSteps(list, timing, steps, t) {
   list.replaceChildren(
     ...steps.map((step) => {
       const item = document.createElement("li");
-      const line = t("step.line", { number: step.number, objects: step.objects, total: step.totalMs, server: step.serverMs });
+      const line = t("step.line", {
+        number: step.number,
+        objects: step.objects,
+        total: step.totalMs,
+        server: step.serverMs,
+      });
       item.textContent = `${line} · ${describe(step)}`;
       return item;
     }),
@@ -120,8 +130,8 @@ export function renderSteps(list, timing, steps, t) {
   timing.textContent = last ? t("timing.last", { total: last.totalMs, how: describe(last) }) : "";
 }
 
-/** The example buttons: a thumbnail, the title and the prompt. */
-export function renderExamples(list, examples, t, onOpen) {
+/** The example buttons (`data-example` names each): a thumbnail, the title and the prompt. */
+export function renderExamples(list, examples, t) {
   list.replaceChildren(
     ...examples.map((example) => {
       const item = document.createElement("li");
@@ -145,7 +155,6 @@ export function renderExamples(list, examples, t, onOpen) {
       prompt.textContent = example.prompt;
       text.append(title, prompt);
       button.append(thumbnail, text);
-      button.addEventListener("click", () => onOpen(example));
       item.append(button);
       return item;
     }),
@@ -159,8 +168,8 @@ export function renderCredits(element, examples, t) {
     : "";
 }
 
-/** The recent-tasks list, newest first. */
-export function renderRecent(section, list, entries, t, language, onOpen) {
+/** The recent-tasks list, newest first (`data-task` holds each task id). */
+export function renderRecent(section, list, entries, t, language) {
   section.hidden = entries.length === 0;
   const time = new Intl.DateTimeFormat(language === "zh" ? "zh-CN" : "en", {
     dateStyle: "short",
@@ -180,7 +189,6 @@ export function renderRecent(section, list, entries, t, language, onOpen) {
       meta.className = `recent-meta status-${entry.status}`;
       meta.textContent = `${t(`recent.status.${entry.status}`)} · ${time.format(entry.createdAt)}`;
       button.append(label, meta);
-      button.addEventListener("click", () => onOpen(entry));
       item.append(button);
       return item;
     }),

@@ -1,0 +1,163 @@
+"""The model workers' shared state, kept in the cache so that API processes need no model.
+
+Each worker process reports itself under `workers:id:<worker id>` (for operators), and under
+`workers:state:<state>`, shared by every worker in that state (for the API), both with a time to
+live of a few heartbeats. The API reads the shared keys: a `ready` report means some worker
+serves the model it names, so `/ready` answers 200 and the result cache is looked up with that
+model's version. A worker that stops beating simply expires; the cache is never the truth about
+tasks, only about who is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..cache.base import Cache
+from ..inference.base import ModelInfo
+from .models import ModelHost, ModelState
+
+log = logging.getLogger(__name__)
+
+WORKER_KEY = "workers:id:"
+STATE_KEY = "workers:state:"
+# The API's order of preference: any ready worker wins over one still loading.
+_STATES = (ModelState.READY, ModelState.STARTING, ModelState.FAILED)
+
+
+@dataclass
+class WorkerReport:
+    """What one worker process says about itself at each heartbeat."""
+
+    worker_id: str
+    state: ModelState
+    reason: str = ""
+    model: dict[str, Any] | None = None  # name, version, random, device, dtype
+    load_seconds: float | None = None
+    jobs: int = 0  # jobs this process ran to an outcome
+    inferences: int = 0  # images its engine segmented
+    heartbeat_at: float = 0.0  # Unix time
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WorkerReport:
+        fields = json.loads(data)
+        return cls(**{**fields, "state": ModelState(fields["state"])})
+
+
+def model_json(info: ModelInfo | None) -> dict[str, Any] | None:
+    """The model as reports and `/ready` show it."""
+    if info is None:
+        return None
+    return {
+        "name": info.name,
+        "version": info.version,
+        "random": info.random,
+        "device": info.device,
+        "dtype": info.dtype,
+    }
+
+
+def report_of(worker_id: str, host: ModelHost, *, jobs: int) -> WorkerReport:
+    """A report of `host`'s state now."""
+    inferences = 0
+    if host.state is ModelState.READY:
+        stats = host.engine().stats
+        inferences = stats.vision_encoder_runs + stats.vision_cache_hits
+    return WorkerReport(
+        worker_id=worker_id,
+        state=host.state,
+        reason=host.reason,
+        model=model_json(host.info),
+        load_seconds=host.load_seconds,
+        jobs=jobs,
+        inferences=inferences,
+        heartbeat_at=time.time(),
+    )
+
+
+async def publish(cache: Cache, report: WorkerReport, *, ttl_s: float) -> None:
+    """Write a worker's report under its own key and its state's shared key."""
+    data = report.to_json()
+    await cache.set(WORKER_KEY + report.worker_id, data, ttl_s)
+    await cache.set(STATE_KEY + report.state.value, data, ttl_s)
+
+
+async def worker_report(cache: Cache, worker_id: str) -> WorkerReport | None:
+    """One worker's latest report, or None once it has expired."""
+    data = await cache.get(WORKER_KEY + worker_id)
+    return WorkerReport.from_json(data) if data else None
+
+
+async def service_report(cache: Cache) -> WorkerReport | None:
+    """The report that best describes the workers: a ready one, else starting, else failed.
+
+    None when no worker reported within its time to live (or the cache is unreachable).
+    """
+    for state in _STATES:
+        data = await cache.get(STATE_KEY + state.value)
+        if data:
+            return WorkerReport.from_json(data)
+    return None
+
+
+async def ready_model_version(cache: Cache) -> str | None:
+    """The model version that ready workers serve, if any reported one."""
+    data = await cache.get(STATE_KEY + ModelState.READY.value)
+    if not data:
+        return None
+    model = WorkerReport.from_json(data).model
+    return str(model["version"]) if model else None
+
+
+class Heartbeat:
+    """Publishes `report()` on entry and every `interval_s`; removes the worker's key on exit.
+
+    Reports live for three intervals, so a worker that dies disappears on its own.
+    """
+
+    def __init__(
+        self, cache: Cache, report: Callable[[], WorkerReport], *, interval_s: float
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        self.interval_s = interval_s
+        self.ttl_s = 3 * interval_s
+        self._cache = cache
+        self._report = report
+        self._task: asyncio.Task[None] | None = None
+        self._worker_id = ""
+
+    async def beat(self) -> None:
+        """Publish the report now."""
+        report = self._report()
+        self._worker_id = report.worker_id
+        await publish(self._cache, report, ttl_s=self.ttl_s)
+
+    async def __aenter__(self) -> Heartbeat:
+        await self.beat()
+        self._task = asyncio.create_task(self._beat_forever(), name="sam3-worker-heartbeat")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._cache.delete(WORKER_KEY + self._worker_id)
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.beat()
+            except Exception:  # a report that cannot be built must not stop the heartbeat
+                log.exception("the worker heartbeat failed")

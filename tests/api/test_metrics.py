@@ -1,0 +1,118 @@
+"""`/metrics`: Prometheus text with request counts and latency by route, the model's state,
+inference time, queue depth and backend failures, in a registry of each app's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from sam3_service.api.app import create_app
+from sam3_service.domain.models import ModelHost
+from tests.helpers import make_settings, png_bytes
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("metrics")
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model_dir: Path, data_dir: Path, shared_host: ModelHost) -> Iterator[TestClient]:
+    settings = make_settings(tiny_model_dir, data_dir, max_upload_bytes=1000)
+    with TestClient(create_app(settings, models=shared_host)) as test_client:
+        yield test_client
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of `/metrics`, by name and sorted labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def requests(samples: dict, method: str, route: str, status: int) -> float:
+    labels = (("method", method), ("route", route), ("status", str(status)))
+    return samples.get(("sam3_http_requests_total", labels), 0.0)
+
+
+def test_requests_are_counted_by_route_template_and_status(client: TestClient) -> None:
+    before = scrape(client)
+    client.get("/health")
+    client.get("/v1/tasks/one-id")
+    client.get("/v1/tasks/another-id")
+    client.get("/index.html")
+    client.post("/v1/segment", content=b"x" * (2 << 20))  # refused before routing: 413
+    after = scrape(client)
+    for method, route, status, count in [
+        ("GET", "/health", 200, 1),
+        ("GET", "/v1/tasks/{task_id}", 404, 2),
+        ("GET", "mounted", 200, 1),
+        ("POST", "unmatched", 413, 1),
+    ]:
+        delta = requests(after, method, route, status) - requests(before, method, route, status)
+        assert delta == count, (method, route, status)
+    assert not any("one-id" in str(key) for key in after)
+
+
+def test_latency_is_a_histogram_by_route(client: TestClient) -> None:
+    client.get("/health")
+    samples = scrape(client)
+    labels = (("le", "+Inf"), ("method", "GET"), ("route", "/health"))
+    assert samples[("sam3_http_request_duration_seconds_bucket", labels)] >= 1
+    count = (("method", "GET"), ("route", "/health"))
+    assert samples[("sam3_http_request_duration_seconds_count", count)] >= 1
+
+
+def test_the_service_state_is_read_at_each_scrape(client: TestClient) -> None:
+    samples = scrape(client)
+    assert samples[("sam3_model_state", (("state", "ready"),))] == 1
+    assert samples[("sam3_model_state", (("state", "failed"),))] == 0
+    assert samples[("sam3_queue_depth", ())] == 0
+    assert samples[("sam3_cache_failures_total", ())] == 0
+    assert ("sam3_rate_limiter_failures_total", ()) not in samples  # auth is off
+    assert ("process_cpu_seconds_total", ()) in samples
+
+
+def test_inference_time_grows_with_each_segmentation(client: TestClient) -> None:
+    before = scrape(client)
+    files = {"file": ("x.png", png_bytes(80, 60), "image/png")}
+    assert client.post("/v1/segment", files=files, data={"prompt": "dog"}).status_code == 200
+    after = scrape(client)
+    count, seconds = ("sam3_inference_seconds_count", ()), ("sam3_inference_seconds_sum", ())
+    assert after[count] == before[count] + 1
+    assert after[seconds] > before[seconds]
+
+
+def test_each_app_has_its_own_registry(
+    client: TestClient, tiny_model_dir: Path, data_dir: Path, shared_host: ModelHost
+) -> None:
+    client.get("/health")
+    settings = make_settings(tiny_model_dir, data_dir)
+    with TestClient(create_app(settings, models=shared_host)) as fresh:
+        assert requests(scrape(fresh), "GET", "/health", 200) == 0
+
+
+def test_with_auth_on_the_limiter_failures_are_exposed_without_a_key(
+    tiny_model_dir: Path, data_dir: Path, shared_host: ModelHost
+) -> None:
+    settings = make_settings(tiny_model_dir, data_dir, auth_enabled=True)
+    with TestClient(create_app(settings, models=shared_host)) as secure:
+        assert scrape(secure)[("sam3_rate_limiter_failures_total", ())] == 0
+
+
+def test_metrics_can_be_turned_off(
+    tiny_model_dir: Path, data_dir: Path, shared_host: ModelHost
+) -> None:
+    settings = make_settings(tiny_model_dir, data_dir, metrics_enabled=False)
+    with TestClient(create_app(settings, models=shared_host)) as quiet:
+        assert quiet.get("/metrics").status_code == 404
+        assert quiet.get("/health").status_code == 200
