@@ -18,6 +18,7 @@ from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .errors import ConfigError
 from .inference import Engine, Thresholds
+from .media import VideoLimits
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
 from .tasks import open_task_queue, open_task_store, upgrade_database
@@ -75,6 +76,13 @@ def limits(settings: Settings) -> Limits:
         max_image_side=settings.max_image_side,
         max_boxes=settings.max_boxes,
         max_points=settings.max_points,
+        max_video_bytes=settings.max_video_bytes,
+        video=VideoLimits(
+            max_seconds=settings.max_video_seconds,
+            max_long_side=settings.max_video_long_side,
+            max_short_side=settings.max_video_short_side,
+        ),
+        max_video_objects=settings.max_video_objects,
     )
 
 
@@ -120,6 +128,8 @@ async def open_services(
             limiter=limiter,
         )
         services.queue = await _open_queue(settings, stack, _job_runner(services))
+        if not settings.broker_url and models is not None:  # the embedded queue kept nothing
+            await jobs.requeue_unfinished(services, limit=settings.max_queue_depth)
         yield services
 
 

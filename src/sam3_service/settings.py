@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     max_boxes: int = Field(16, gt=0)
     max_points: int = Field(32, gt=0)
 
+    # Video limits (checked before a video task is queued)
+    max_video_bytes: int = Field(128 << 20, gt=0, description="Largest video upload.")
+    max_video_seconds: float = Field(30, gt=0, description="Longest video.")
+    max_video_long_side: int = Field(1920, gt=0, description="1080p: 1920x1080 either way round.")
+    max_video_short_side: int = Field(1080, gt=0)
+    max_video_objects: int = Field(
+        32, ge=1, description="Objects tracked at once in a video (each costs time per frame)."
+    )
+
     # Backends: one URL each; the defaults are the embedded implementations
     data_dir: Path = Field(Path("var"), description="Where embedded backends keep their files.")
     database_url: str = Field("", description="Empty: SQLite under data_dir.")

@@ -140,3 +140,11 @@ async def test_list_returns_the_newest_first(store: TaskStore) -> None:
     assert [t.id for t in await store.list(owner="alice")] == ["t4", "t2", "t0"]
     assert [t.id for t in await store.list(owner="bob", limit=1)] == ["t3"]
     assert await store.list(owner="nobody") == []
+
+
+async def test_list_filters_by_status(store: TaskStore) -> None:
+    for n, status in enumerate([TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]):
+        await store.create(record(f"t{n}", status=status, created_at=T0 + timedelta(seconds=n)))
+    unfinished = await store.list(statuses={TaskStatus.QUEUED, TaskStatus.RUNNING})
+    assert [t.id for t in unfinished] == ["t1", "t0"]
+    assert await store.list(statuses=set()) == []

@@ -166,6 +166,24 @@ async def give_up(services: Services, task_id: str, error: Sam3Error) -> None:
         await services.cache.delete(_inflight_key(services, record))
 
 
+async def requeue_unfinished(services: Services, *, limit: int = 1000) -> int:
+    """Queue again, oldest first, the tasks a stopped process left queued or running.
+
+    For the in-process queue, which keeps nothing across restarts; a durable broker
+    redelivers by itself. Returns how many tasks were queued again.
+    """
+    records = await services.store.list(statuses=_UNFINISHED, limit=limit)
+    for record in reversed(records):
+        if record.status is TaskStatus.RUNNING:
+            await services.store.update(
+                record.id, expect={TaskStatus.RUNNING}, status=TaskStatus.QUEUED
+            )
+        await services.queue.enqueue(record.id)
+    if records:
+        log.info("queued again %d tasks left unfinished by an earlier process", len(records))
+    return len(records)
+
+
 async def get(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
     """The task, if `owner` may see it (None: any owner). Raises NotFound."""
     record = await services.store.get(task_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..auth.base import KeyStore, RateLimiter
 from ..cache.base import Cache
 from ..inference.base import Thresholds
+from ..media import VideoLimits
 from ..storage.base import BlobStore
 from ..tasks.base import TaskQueue, TaskStore
 from .models import ModelHost
@@ -20,6 +21,9 @@ class Limits:
     max_image_side: int = 4096
     max_boxes: int = 16
     max_points: int = 32
+    max_video_bytes: int = 128 << 20
+    video: VideoLimits = field(default_factory=VideoLimits)  # duration and resolution
+    max_video_objects: int = 32
 
 
 @dataclass

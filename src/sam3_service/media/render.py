@@ -56,17 +56,25 @@ def overlay_frame(
     *,
     alpha: float = 0.5,
     labels: Sequence[str] | None = None,
+    colour_ids: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Tint each object of an HxWx3 uint8 frame in its colour, outline it and label it.
 
     Returns a new frame. Fills are blended with weight `alpha` (later objects on top); outlines
     are 2 px of full colour inside each object; label i goes at object i's top-left corner.
+    Object i takes palette colour i, or colour `colour_ids[i]` (a video's object ids keep their
+    colour from frame to frame).
     """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise InvalidInput(f"A frame must be HxWx3 uint8, got {frame.shape} {frame.dtype}.")
     if labels is not None and len(labels) != len(masks):
         raise InvalidInput(f"Got {len(labels)} labels for {len(masks)} masks.")
-    colours = palette(len(masks))
+    if colour_ids is None:
+        colours = palette(len(masks))
+    elif len(colour_ids) != len(masks) or min(colour_ids, default=0) < 0:
+        raise InvalidInput(f"Colour ids must be {len(masks)} ints >= 0, got {list(colour_ids)}.")
+    else:
+        colours = palette(max(colour_ids, default=-1) + 1)[list(colour_ids)]
     out = _tint(frame, _object_ids(masks, frame.shape[:2]), colours, alpha)
     font = ImageFont.load_default(size=max(12, min(frame.shape[:2]) // 50))
     for index, (mask, colour) in enumerate(zip(masks, colours, strict=True)):

@@ -84,8 +84,14 @@ class TaskStore(Protocol):
         """
         ...
 
-    async def list(self, *, owner: str | None = None, limit: int = 50) -> list[TaskRecord]:
-        """The newest records first, optionally only one owner's."""
+    async def list(
+        self,
+        *,
+        owner: str | None = None,
+        statuses: set[TaskStatus] | None = None,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """The newest records first, optionally only one owner's and only in `statuses`."""
         ...
 
     async def aclose(self) -> None:

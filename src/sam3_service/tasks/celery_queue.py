@@ -80,6 +80,7 @@ def celery_app(url: str, queue: str = DEFAULT_QUEUE, **conf: Any) -> Celery:
         worker_enable_remote_control=False,
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         **conf,
     )
     return app
@@ -210,6 +211,7 @@ class CeleryWorker:
             signals.worker_shutdown.disconnect(dispatch_uid=uid)
 
     def _open_process(self, sender: object = None, **_: object) -> None:
+        print("INIT", repr(sender), self.hostname, flush=True)
         if sender != self.hostname:
             return  # another worker's pool, in the same (test) process
         loop = _LoopThread()

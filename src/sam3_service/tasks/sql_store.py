@@ -99,13 +99,21 @@ class SqlTaskStore:
         values = {name: _column_value(name, value) for name, value in fields.items()}
         return await asyncio.to_thread(self._update, task_id, expect, values)
 
-    async def list(self, *, owner: str | None = None, limit: int = 50) -> list[TaskRecord]:
-        """The newest records first, optionally only one owner's."""
+    async def list(
+        self,
+        *,
+        owner: str | None = None,
+        statuses: set[TaskStatus] | None = None,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """The newest records first, optionally only one owner's and only in `statuses`."""
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
         query = tasks.select().order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(tasks.c.owner == owner)
+        if statuses is not None:
+            query = query.where(tasks.c.status.in_([status.value for status in statuses]))
         return await asyncio.to_thread(_select, self._engine, query)
 
     async def aclose(self) -> None:
