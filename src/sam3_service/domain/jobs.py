@@ -24,7 +24,7 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import segment, workers
+from . import segment, video, workers
 from .params import SegmentParams
 from .services import Services
 
@@ -53,12 +53,14 @@ async def submit(
     owner: str = "anonymous",
     task_id: str | None = None,
     enqueue: bool = True,
+    video_options: video.VideoOptions | None = None,
 ) -> TaskRecord:
     """Check and store the input, then record and queue a task.
 
     Bad input fails here, before anything is queued. A known result (same model, image and
     prompt) completes the task at once. Submitting an existing `task_id` returns that task, and
     so does the same request (same owner, image and prompt) while an earlier one is in flight.
+    Uploaded videos become video tasks (`video_options` applies to them only).
     """
     record, _ = await _submit(
         services,
@@ -69,6 +71,7 @@ async def submit(
         owner=owner,
         task_id=task_id,
         enqueue=enqueue,
+        video_options=video_options,
     )
     return record
 
@@ -83,25 +86,32 @@ async def _submit(
     owner: str = "anonymous",
     task_id: str | None = None,
     enqueue: bool = True,
+    video_options: video.VideoOptions | None = None,
 ) -> tuple[TaskRecord, bool]:
     """`submit`, also saying whether this call created the task (False: it joined one)."""
-    segment.require_image_source(data, image_id)
-    if data is not None:
-        decoded = await segment.store_image(services, data)
-    else:
-        decoded = await segment.load_image(services, str(image_id))
-    if mask_data is not None:
-        params = params.model_copy(
-            update={"mask_key": await segment.store_mask(services, mask_data, decoded)}
+    if data is not None and video.is_video(data):
+        if image_id is not None or mask_data is not None:
+            raise InvalidInput("a video task takes the video file alone: no image_id, no mask")
+        record = await video.new_record(
+            services,
+            params=params,
+            options=video_options or video.VideoOptions(),
+            data=data,
+            owner=owner,
+            task_id=task_id or new_task_id(),
         )
-    segment.check_prompt(params, decoded, services.limits)
-    record = TaskRecord(
-        id=task_id or new_task_id(),
-        kind=IMAGE_KIND,
-        input_key=segment.image_key(decoded.sha256),
-        params=params.model_dump(mode="json"),
-        owner=owner,
-    )
+    elif video_options is not None:
+        raise InvalidInput("frame_stride, max_frames and prompt_frame are for videos only")
+    else:
+        record = await _image_record(
+            services,
+            params=params,
+            data=data,
+            image_id=image_id,
+            mask_data=mask_data,
+            owner=owner,
+            task_id=task_id or new_task_id(),
+        )
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
         record.status, record.progress, record.result_key = TaskStatus.SUCCEEDED, 1.0, cached_key
@@ -118,6 +128,36 @@ async def _submit(
             await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
             raise
     return record, created
+
+
+async def _image_record(
+    services: Services,
+    *,
+    params: SegmentParams,
+    data: bytes | None,
+    image_id: str | None,
+    mask_data: bytes | None,
+    owner: str,
+    task_id: str,
+) -> TaskRecord:
+    """Check and store an image (or find an earlier upload) and return the task to create."""
+    segment.require_image_source(data, image_id)
+    if data is not None:
+        decoded = await segment.store_image(services, data)
+    else:
+        decoded = await segment.load_image(services, str(image_id))
+    if mask_data is not None:
+        params = params.model_copy(
+            update={"mask_key": await segment.store_mask(services, mask_data, decoded)}
+        )
+    segment.check_prompt(params, decoded, services.limits)
+    return TaskRecord(
+        id=task_id,
+        kind=IMAGE_KIND,
+        input_key=segment.image_key(decoded.sha256),
+        params=params.model_dump(mode="json"),
+        owner=owner,
+    )
 
 
 async def run(services: Services, task_id: str, *, retry_transient: bool = False) -> None:
@@ -216,6 +256,12 @@ async def load_result(services: Services, record: TaskRecord) -> dict[str, Any]:
 async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecord, dict[str, Any]]:
     """Submit and wait for the result: inline where this process holds the model, else via
     the queue, answering TimedOut (with the task id to poll) after `sync_timeout_s`."""
+    data = submit_args.get("data")
+    if data is not None and video.is_video(data):
+        raise UnsupportedMedia(
+            "videos are segmented as tasks: POST the video to /v1/tasks, then poll "
+            "GET /v1/tasks/{task_id} (its progress counts frames) for the result"
+        )
     inline = services.models is not None
     record, created = await _submit(services, enqueue=not inline, **submit_args)
     if inline and created and record.status is TaskStatus.QUEUED:
@@ -243,6 +289,8 @@ async def wait(services: Services, task_id: str, *, timeout_s: float) -> TaskRec
 
 
 async def _execute(services: Services, record: TaskRecord) -> str:
+    if record.kind == video.VIDEO_KIND:
+        return await video.run_task(services, record)
     params = SegmentParams.model_validate(record.params)
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
@@ -275,6 +323,8 @@ async def _execute(services: Services, record: TaskRecord) -> str:
 
 
 async def _cached_result_key(services: Services, record: TaskRecord) -> str | None:
+    if record.kind == video.VIDEO_KIND:
+        return None  # a video's files are stored under its own task id
     version = await _model_version(services)
     if version is None:
         return None
@@ -327,16 +377,21 @@ async def _wait_created(services: Services, task_id: str) -> TaskRecord | None:
 
 
 def _inflight_key(services: Services, record: TaskRecord) -> str:
-    params = SegmentParams.model_validate(record.params)
-    identity = params.cache_identity(services.thresholds)
+    identity = _identity(services, record)
     blob = json.dumps([record.owner, record.input_key, identity], sort_keys=True)
     return "inflight:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _cache_key(services: Services, record: TaskRecord, version: str) -> str:
-    params = SegmentParams.model_validate(record.params)
-    identity = params.cache_identity(services.thresholds)
+    identity = _identity(services, record)
     return segment.result_cache_key(version, record.input_key, identity)
+
+
+def _identity(services: Services, record: TaskRecord) -> dict[str, Any]:
+    """Everything that changes the task's result, normalised."""
+    if record.kind == video.VIDEO_KIND:
+        return video.identity(record, services.thresholds)
+    return SegmentParams.model_validate(record.params).cache_identity(services.thresholds)
 
 
 async def _end(services: Services, record: TaskRecord, status: TaskStatus, **fields: Any) -> None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -181,7 +181,11 @@ def video_prompt(
         if options.prompt_frame:
             raise InvalidInput("prompt_frame is for points and boxes; text applies to all frames")
         return VideoPrompt(text=prompt.text)
-    if prompt.text is not None or len(prompt.boxes) > 1 or not all(b.positive for b in prompt.boxes):
+    if (
+        prompt.text is not None
+        or len(prompt.boxes) > 1
+        or not all(b.positive for b in prompt.boxes)
+    ):
         raise InvalidInput("to follow one object, give points and/or one positive box, no text")
     return VideoPrompt(
         points=prompt.points,
@@ -385,7 +389,11 @@ class _Track:
     score_sum: float = 0.0
 
     def add(self, frame: int, score: float) -> None:
-        self.last_frame, self.frames, self.score_sum = frame, self.frames + 1, self.score_sum + score
+        self.last_frame, self.frames, self.score_sum = (
+            frame,
+            self.frames + 1,
+            self.score_sum + score,
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -403,19 +411,13 @@ class _Timer:
     def __init__(self) -> None:
         self.ms = {"decode": 0.0, "track": 0.0, "write": 0.0}
 
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self.ms, stage)
-
-
-class _Stage:
-    def __init__(self, ms: dict[str, float], stage: str) -> None:
-        self._ms, self._stage = ms, stage
-
-    def __enter__(self) -> None:
-        self._started = time.perf_counter()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._ms[self._stage] += (time.perf_counter() - self._started) * 1000
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] += (time.perf_counter() - started) * 1000
 
 
 class _StoreProgress:

@@ -103,3 +103,12 @@ def test_list_tasks_newest_first(client: TestClient) -> None:
     tasks = client.get("/v1/tasks?limit=5").json()["tasks"]
     created = [t["created_at"] for t in tasks]
     assert created == sorted(created, reverse=True)
+
+
+def test_the_input_can_be_downloaded_again(client: TestClient) -> None:
+    image = png_bytes(123, 77)
+    task_id = submit(client, image, points="[[10, 10]]").json()["task_id"]
+    response = client.get(f"/v1/tasks/{task_id}/input")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content == image

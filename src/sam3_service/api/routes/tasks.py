@@ -93,6 +93,16 @@ async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDe
     return png_file(await downloads.overlay_png(services, record), task_id, "overlay.png")
 
 
+@router.get("/tasks/{task_id}/input", response_class=Response)
+async def download_input(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """The uploaded image or video, as it was received."""
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    data, media_type = await downloads.input_image(services, record)
+    return Response(
+        data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
 def json_file(result: dict[str, Any], task_id: str) -> Response:
     return JSONResponse(result, headers=_disposition(task_id, "result.json"))
 
