@@ -1,33 +1,72 @@
 """Segmenting files from the command line, in this process or through a running service.
 
 Each image gets `<stem>.json` (the result), `<stem>.overlay.png` and one `<stem>.mask-<id>.png`
-per object, in the output folder.
+per object, in the output folder. Each video gets `<stem>.json` (the summary), `<stem>.jsonl`
+(a line per frame) and `<stem>.overlay.mp4`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
-from .domain import results, segment
+from .domain import results, segment, video
 from .domain.models import ModelHost
 from .domain.params import SegmentParams
 from .errors import Sam3Error
 from .inference import Thresholds
-from .media import decode_image, decode_rle, mask_to_png
+from .media import decode_image, decode_rle, is_video, mask_to_png
 from .runtime import choose_model, limits, model_host
 from .settings import Settings
+
+FrameProgress = Callable[[int, int], None]  # (frames done, frames in all)
+_POLL_S = 0.2
 
 
 class Runner(Protocol):
     def segment(self, data: bytes, params: SegmentParams) -> dict[str, Any]: ...
+    def track_video(
+        self,
+        path: Path,
+        request: VideoRequest,
+        files: VideoFiles,
+        on_progress: FrameProgress,
+    ) -> dict[str, Any]: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """What to track in a video, and how much of it."""
+
+    params: SegmentParams
+    options: video.VideoOptions
+
+
+@dataclass(frozen=True)
+class VideoFiles:
+    """Where one video's outputs go."""
+
+    summary: Path
+    lines: Path
+    overlay: Path
+
+    @classmethod
+    def named(cls, out_dir: Path, stem: str) -> VideoFiles:
+        return cls(
+            out_dir / f"{stem}.json", out_dir / f"{stem}.jsonl", out_dir / f"{stem}.overlay.mp4"
+        )
+
+    def all(self) -> list[Path]:
+        return [self.summary, self.lines, self.overlay]
 
 
 class LocalRunner:
@@ -51,6 +90,30 @@ class LocalRunner:
             self._host.engine(), decoded, params, limits=self._limits, defaults=self._defaults
         )
 
+    def track_video(
+        self, path: Path, request: VideoRequest, files: VideoFiles, on_progress: FrameProgress
+    ) -> dict[str, Any]:
+        """Track through a video in this process; writes the files, returns the summary."""
+
+        async def progress(done: int, total: int) -> None:
+            on_progress(done, total)
+
+        summary = asyncio.run(
+            video.track_video(
+                self._host,
+                path.read_bytes(),
+                request.params,
+                request.options,
+                limits=self._limits,
+                defaults=self._defaults,
+                jsonl=files.lines,
+                overlay=files.overlay,
+                on_progress=progress,
+            )
+        )
+        files.summary.write_text(json.dumps(summary, indent=2))
+        return summary
+
     def close(self) -> None:
         self._host.close()
 
@@ -65,15 +128,67 @@ class RemoteRunner:
     def segment(self, data: bytes, params: SegmentParams) -> dict[str, Any]:
         body = params.model_dump(mode="json", exclude_none=True, exclude={"mask_key"})
         body["image"] = base64.b64encode(data).decode("ascii")
-        response = self._client.post("/v1/segment", json=body)
-        payload = response.json()
+        return _payload(self._client.post("/v1/segment", json=body))
+
+    def track_video(
+        self, path: Path, request: VideoRequest, files: VideoFiles, on_progress: FrameProgress
+    ) -> dict[str, Any]:
+        """Queue the video as a task, follow its frames, then download its files."""
+        fields = request.params.model_dump(mode="json", exclude_none=True, exclude={"mask_key"})
+        fields |= request.options.model_dump(exclude_none=True)
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+        form["mask_format"] = ",".join(request.params.mask_format)
+        with path.open("rb") as upload:
+            task = _payload(
+                self._client.post("/v1/tasks", files={"file": (path.name, upload)}, data=form)
+            )
+        task = self._follow(task["links"]["task"], on_progress)
+        links = task["links"]
+        for url, target in (
+            (links["result_json"], files.summary),
+            (links["result_jsonl"], files.lines),
+            (links["overlay_mp4"], files.overlay),
+        ):
+            target.write_bytes(self._download(url))
+        summary: dict[str, Any] = json.loads(files.summary.read_bytes())
+        return summary
+
+    def _follow(self, task_url: str, on_progress: FrameProgress) -> dict[str, Any]:
+        """Poll a task until it ends, reporting its frames. Raises Sam3Error if it fails."""
+        while True:
+            task = _payload(self._client.get(task_url, params={"include_result": "false"}))
+            if task.get("frames"):
+                on_progress(task["frames"]["done"], task["frames"]["total"])
+            if task["status"] == "succeeded":
+                return task
+            if task["status"] in ("failed", "cancelled"):
+                error = task.get("error") or {}
+                raise Sam3Error(f"the task {task['status']}: {error.get('message', '')}".strip())
+            time.sleep(_POLL_S)
+
+    def _download(self, url: str) -> bytes:
+        response = self._client.get(url)
         if response.is_error:
-            error = payload.get("error", {})
-            raise Sam3Error(f"{response.status_code} {error.get('code')}: {error.get('message')}")
-        return payload
+            _payload(response)
+        return response.content
 
     def close(self) -> None:
         self._client.close()
+
+
+def is_video_file(path: Path) -> bool:
+    """Whether the file starts like a video container."""
+    with path.open("rb") as file:
+        return is_video(file.read(64))
+
+
+def _payload(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a service's answer. Raises Sam3Error for an error status."""
+    payload: dict[str, Any] = response.json()
+    if response.is_error:
+        error = payload.get("error", {})
+        raise Sam3Error(f"{response.status_code} {error.get('code')}: {error.get('message')}")
+    return payload
 
 
 @dataclass

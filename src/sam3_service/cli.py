@@ -20,7 +20,7 @@ from .settings import TINY_RANDOM, Settings
 
 if TYPE_CHECKING:  # the heavy imports (torch) wait until a command needs them
     from .auth import ApiKey, KeyStore
-    from .batch import Runner
+    from .batch import Runner, VideoRequest
 
 app = typer.Typer(
     help="Serve Meta's SAM 3 for promptable segmentation of images.",
@@ -60,9 +60,32 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    pool: Annotated[
+        str, typer.Option(help="prefork: jobs in child processes, with time limits; or solo.")
+    ] = "prefork",
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Prefork child processes, each with its own model.")
+    ] = 1,
+) -> None:
+    """Run queued jobs from SAM3_BROKER_URL: each process loads the model once, reports its
+    state through SAM3_REDIS_URL, and runs one job at a time. SIGTERM finishes the running job."""
+    import logging
+
+    from .worker import run_worker
+
+    settings = Settings()
+    log_format = "%(levelname)s %(processName)s %(name)s: %(message)s"
+    logging.basicConfig(level=settings.log_level.upper(), format=log_format)
+    raise typer.Exit(_or_exit(lambda: run_worker(settings, pool=pool, concurrency=concurrency)))
+
+
 @app.command("segment")
 def segment_command(
-    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Image files.")],
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Image or video files.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
     prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="English text.")] = None,
     box: Annotated[
@@ -75,9 +98,18 @@ def segment_command(
         str | None, typer.Option(help="A running service (e.g. http://127.0.0.1:8000).")
     ] = None,
     api_key: Annotated[str | None, typer.Option(envvar="SAM3_API_KEY", help="For --url.")] = None,
+    frame_stride: Annotated[int, typer.Option(help="Videos: process every n-th frame.")] = 1,
+    max_frames: Annotated[
+        int | None, typer.Option(help="Videos: process at most this many frames.")
+    ] = None,
+    prompt_frame: Annotated[
+        int, typer.Option(help="Videos: the frame that --point or --box refer to.")
+    ] = 0,
 ) -> None:
-    """Segment images and write, per image, the result JSON, a PNG per object and an overlay."""
-    from .batch import LocalRunner, RemoteRunner
+    """Segment images and write, per image, the result JSON, a PNG per object and an overlay;
+    track through videos and write, per video, a summary, a JSON line per frame and an MP4."""
+    from .batch import LocalRunner, RemoteRunner, VideoRequest, is_video_file
+    from .domain.video import VideoOptions
 
     try:
         params = SegmentParams(
@@ -87,8 +119,13 @@ def segment_command(
             mode=mode,  # type: ignore[arg-type]
             score_threshold=score_threshold,
         )
+        options = VideoOptions(
+            frame_stride=frame_stride, max_frames=max_frames, prompt_frame=prompt_frame
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    videos = [path for path in files if is_video_file(path)]
+    images = [path for path in files if path not in videos]
     runner: Runner
     if url:
         runner = RemoteRunner(url, api_key=api_key)
@@ -99,7 +136,10 @@ def segment_command(
         console.print(f"Model: {described}")
         runner = local
     try:
-        _run_with_progress(runner, images, params, out)
+        if images:
+            _run_with_progress(runner, images, params, out)
+        for path in videos:
+            _track_with_progress(runner, path, VideoRequest(params, options), out)
     finally:
         runner.close()
 
@@ -219,6 +259,33 @@ def _run_with_progress(
         except Sam3Error as exc:
             console.print(f"[bold red]Error:[/] {exc.message}")
             raise typer.Exit(1) from None
+
+
+def _track_with_progress(runner: Runner, path: Path, request: VideoRequest, out: Path) -> None:
+    """Track through one video with a progress bar of its frames."""
+    from .batch import VideoFiles
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(path.name, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        try:
+            summary = runner.track_video(path, request, VideoFiles.named(out, path.stem), advance)
+        except Sam3Error as exc:
+            console.print(f"[bold red]Error:[/] {path.name}: {exc.message}")
+            raise typer.Exit(1) from None
+    tracks, frames = len(summary["tracks"]), summary["frames_processed"]
+    console.print(f"{path.name}: {tracks} objects tracked over {frames} frames -> {out}")
 
 
 def _parse_coords(text: str, count: int, option: str) -> list[float]:

@@ -103,7 +103,9 @@ async def open_services(
     async with AsyncExitStack() as stack:
         store = await open_task_store(settings.resolved_database_url)
         stack.push_async_callback(store.aclose)
-        blobs = open_blob_store(settings.resolved_storage_url)
+        blobs = open_blob_store(
+            settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url or None
+        )
         stack.push_async_callback(blobs.aclose)
         cache = open_cache(settings.redis_url)
         stack.push_async_callback(cache.aclose)
@@ -172,6 +174,7 @@ async def _open_queue(settings: Settings, stack: AsyncExitStack, handler: JobHan
         handler,
         workers=settings.inprocess_workers,
         max_depth=settings.max_queue_depth,
+        name=settings.broker_queue,
     )
     stack.push_async_callback(queue.aclose)
     await queue.start()

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     result_ttl_s: int = Field(24 * 3600, gt=0, description="How long cached results live.")
     inprocess_workers: int = Field(1, ge=1, description="Worker coroutines of the embedded queue.")
     max_queue_depth: int = Field(1000, ge=1)
+    s3_endpoint_url: str = Field("", description="S3 server other than AWS (MinIO, SeaweedFS).")
+
+    # Workers (`sam3-service worker`, with SAM3_BROKER_URL)
+    broker_queue: str = Field("sam3.tasks", description="RabbitMQ queue (and <name>.dead).")
+    task_max_attempts: int = Field(4, ge=1, description="Deliveries of a task before it fails.")
+    task_retry_backoff_s: float = Field(
+        2.0, gt=0, description="Wait before the first retry; doubles each time, up to 60 s."
+    )
+    task_soft_time_limit_s: float = Field(300, gt=0, description="A longer job fails (prefork).")
+    task_time_limit_s: float = Field(360, gt=0, description="Its process is killed after this.")
+    worker_heartbeat_s: float = Field(5, gt=0, description="How often a worker reports its state.")
 
     # Security
     auth_enabled: bool = Field(

@@ -47,9 +47,13 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
         dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
     install_error_handlers(app)
-    # A base64 JSON body is 4/3 of the image, plus room for the prompt fields.
+    # A base64 JSON body is 4/3 of the file, plus room for the prompt fields. Only
+    # POST /v1/tasks takes videos, which have their own limit.
+    video_body = max(settings.max_upload_bytes, settings.max_video_bytes) * 4 // 3 + (1 << 20)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes * 4 // 3 + (1 << 20)
+        BodyLimitMiddleware,
+        max_bytes=settings.max_upload_bytes * 4 // 3 + (1 << 20),
+        larger={"/v1/tasks": (video_body, "SAM3_MAX_VIDEO_BYTES")},
     )
     app.include_router(health.router)
     app.include_router(segment.router, prefix="/v1")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from ..domain.params import SegmentParams
+from ..domain.video import VideoOptions
 from ..errors import InvalidInput, UnsupportedMedia
 from .schemas import SegmentJson
 
@@ -27,6 +28,7 @@ _FORM_FIELDS = {
     "image_id",
     "task_id",
 }
+_VIDEO_FIELDS = frozenset(VideoOptions.model_fields)
 _JSON_LIST_FIELDS = ("boxes", "points")
 
 
@@ -39,6 +41,7 @@ class SegmentInput:
     image_id: str | None
     mask_data: bytes | None
     task_id: str | None
+    video_options: VideoOptions | None = None  # frame_stride, max_frames, prompt_frame
 
     def submit_args(self, owner: str) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class SegmentInput:
             "mask_data": self.mask_data,
             "task_id": self.task_id,
             "owner": owner,
+            "video_options": self.video_options,
         }
 
 
@@ -66,10 +70,11 @@ async def read_segment_input(request: Request) -> SegmentInput:
 
 
 async def _from_form(form: FormData) -> SegmentInput:
-    unknown = sorted(set(form.keys()) - _FORM_FIELDS - {"file", "mask"})
+    unknown = sorted(set(form.keys()) - _FORM_FIELDS - _VIDEO_FIELDS - {"file", "mask"})
     if unknown:
         raise InvalidInput(f"unknown form fields: {', '.join(unknown)}")
     fields: dict[str, Any] = {k: form[k] for k in _FORM_FIELDS if isinstance(form.get(k), str)}
+    video_fields = {k: form[k] for k in _VIDEO_FIELDS if isinstance(form.get(k), str) and form[k]}
     for name in _JSON_LIST_FIELDS:
         if name in fields:
             fields[name] = _json_field(name, fields[name])
@@ -83,7 +88,8 @@ async def _from_form(form: FormData) -> SegmentInput:
     params = _validate(SegmentParams, fields)
     data = await _read_file(form.get("file"), "file")
     _validate(SegmentJson, {"task_id": task_id, "image_id": image_id})
-    return SegmentInput(params, data, image_id, await _read_file(form.get("mask"), "mask"), task_id)
+    mask = await _read_file(form.get("mask"), "mask")
+    return SegmentInput(params, data, image_id, mask, task_id, _video_options(video_fields))
 
 
 def _from_json(body: Any) -> SegmentInput:
@@ -91,7 +97,9 @@ def _from_json(body: Any) -> SegmentInput:
         raise InvalidInput("the JSON body must be an object")
     request = _validate(SegmentJson, body)
     params = SegmentParams.model_validate(
-        request.model_dump(exclude={"image", "image_id", "mask", "task_id"}, exclude_unset=True)
+        request.model_dump(
+            exclude={"image", "image_id", "mask", "task_id", *_VIDEO_FIELDS}, exclude_unset=True
+        )
     )
     return SegmentInput(
         params=params,
@@ -99,7 +107,13 @@ def _from_json(body: Any) -> SegmentInput:
         image_id=request.image_id,
         mask_data=_b64(request.mask, "mask") if request.mask is not None else None,
         task_id=request.task_id,
+        video_options=_video_options(request.model_dump(include=_VIDEO_FIELDS, exclude_unset=True)),
     )
+
+
+def _video_options(fields: dict[str, Any]) -> VideoOptions | None:
+    """The video options that were given, or None when none was."""
+    return _validate(VideoOptions, fields) if fields else None
 
 
 async def _json_body(request: Request) -> Any:

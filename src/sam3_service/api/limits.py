@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TooLarge
 from .errors import error_body
+
+_SETTING = "SAM3_MAX_UPLOAD_BYTES"
 
 
 class BodyTooLarge(TooLarge):
@@ -16,19 +19,30 @@ class BodyTooLarge(TooLarge):
 
 class BodyLimitMiddleware:
     """Answer 413 before reading a body whose Content-Length is over `max_bytes`, and stop
-    reading one without a length as soon as it passes `max_bytes`."""
+    reading one without a length as soon as it passes `max_bytes`.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    `larger` gives some paths their own limit and the setting that sets it (videos are larger
+    than images, and only `POST /v1/tasks` takes them)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        larger: Mapping[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self.larger.get(scope["path"], (self.max_bytes, _SETTING))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send, declared)
+        if declared is not None and declared > limit:
+            await _refuse(send, _too_large_message(limit, declared, setting))
             return
         received = 0
         response_started = False
@@ -38,8 +52,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(_too_large_message(self.max_bytes, received))
+                if received > limit:
+                    raise BodyTooLarge(_too_large_message(limit, received, setting))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -51,15 +65,14 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refuse(send, received)
+                await _refuse(send, _too_large_message(limit, received, setting))
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps(
-            error_body("too_large", _too_large_message(self.max_bytes, size))
-        ).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, message: str) -> None:
+    body = json.dumps(error_body("too_large", message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -72,8 +85,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_message(limit: int, size: int) -> str:
+def _too_large_message(limit: int, size: int, setting: str) -> str:
     return (
         f"the request body has more than {limit} bytes (at least {size}); "
-        "the limit is set by SAM3_MAX_UPLOAD_BYTES"
+        f"the limit is set by {setting}"
     )

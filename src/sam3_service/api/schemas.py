@@ -7,14 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..domain import video
 from ..domain.params import SegmentParams
 from ..tasks.base import TaskRecord, TaskStatus
 
 
-class SegmentJson(SegmentParams):
-    """A JSON request: the image as base64, or the `image_id` (sha256) of an earlier upload."""
+class SegmentJson(SegmentParams, video.VideoOptions):
+    """A JSON request: the image as base64, or the `image_id` (sha256) of an earlier upload.
+    A video (base64 too) is accepted by `POST /v1/tasks`, with the video options."""
 
-    image: str | None = Field(None, description="The image file, base64-encoded.")
+    image: str | None = Field(None, description="The image (or video) file, base64-encoded.")
     image_id: str | None = Field(
         None,
         pattern=r"^[0-9a-f]{64}$",
@@ -29,8 +31,17 @@ class SegmentJson(SegmentParams):
 class Links(BaseModel):
     task: str
     result_json: str
-    masks_png: str
-    overlay_png: str
+    masks_png: str | None = Field(None, description="Image tasks.")
+    overlay_png: str | None = Field(None, description="Image tasks.")
+    result_jsonl: str | None = Field(None, description="Video tasks: a JSON line per frame.")
+    overlay_mp4: str | None = Field(None, description="Video tasks: the video with the masks.")
+
+
+class FrameProgress(BaseModel):
+    """How far a video task got: frames tracked, of the frames it will track."""
+
+    done: int
+    total: int
 
 
 class TaskView(BaseModel):
@@ -47,6 +58,7 @@ class TaskView(BaseModel):
     timings_ms: dict[str, float]
     error: dict[str, Any] | None
     links: Links
+    frames: FrameProgress | None = Field(None, description="Video tasks: frames done and total.")
     result: dict[str, Any] | None = None
 
     @classmethod
@@ -62,7 +74,8 @@ class TaskView(BaseModel):
             model_version=record.model_version,
             timings_ms=record.timings_ms,
             error=record.error,
-            links=links_for(record.id),
+            links=links_for(record.id, record.kind),
+            frames=video.frame_progress(record),
             result=result,
         )
 
@@ -71,7 +84,9 @@ class TaskList(BaseModel):
     tasks: list[TaskView]
 
 
-def links_for(task_id: str) -> Links:
+def links_for(task_id: str, kind: str = "image") -> Links:
+    if kind == video.VIDEO_KIND:
+        return Links(**video.links(task_id))
     base = f"/v1/tasks/{task_id}"
     return Links(
         task=base,
@@ -111,7 +126,11 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _FORM_PROPERTIES = {
-    "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP image."},
+    "file": {
+        "type": "string",
+        "format": "binary",
+        "description": "JPEG, PNG or WebP image; or (POST /v1/tasks) an MP4 or WebM video.",
+    },
     "prompt": {"type": "string", "description": "English text, e.g. `cat`."},
     "boxes": {"type": "string", "description": "JSON list, e.g. `[[10,20,200,180]]`."},
     "points": {"type": "string", "description": "JSON list, e.g. `[[120,80],[40,60,0]]`."},
@@ -122,6 +141,9 @@ _FORM_PROPERTIES = {
     "mask": {"type": "string", "format": "binary", "description": "Input mask PNG."},
     "image_id": {"type": "string", "description": "sha256 of an earlier upload, instead of file."},
     "task_id": {"type": "string", "description": "Your idempotency id for the task."},
+    "frame_stride": {"type": "integer", "description": "Video: process every n-th frame."},
+    "max_frames": {"type": "integer", "description": "Video: process at most this many frames."},
+    "prompt_frame": {"type": "integer", "description": "Video: the frame points/box are on."},
 }
 
 SEGMENT_REQUEST_BODY: dict[str, Any] = {

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .base import MUTABLE_FIELDS, JobHandler, TaskQueue, TaskRecord, TaskStatus, TaskStore
+from .base import (
+    MUTABLE_FIELDS,
+    JobHandler,
+    TaskQueue,
+    TaskRecord,
+    TaskStatus,
+    TaskStore,
+    WorkerProcess,
+)
+
+if TYPE_CHECKING:  # celery loads only when a broker is configured
+    from .celery_queue import CeleryWorker
 
 __all__ = [
     "MUTABLE_FIELDS",
@@ -15,12 +27,15 @@ __all__ = [
     "TaskRecord",
     "TaskStatus",
     "TaskStore",
+    "WorkerProcess",
     "open_task_queue",
     "open_task_store",
+    "open_task_worker",
     "upgrade_database",
 ]
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+_BROKER_SCHEMES = ("amqp", "amqps")
 
 
 async def open_task_store(url: str) -> TaskStore:
@@ -44,9 +59,16 @@ def upgrade_database(url: str) -> None:
 
 
 def open_task_queue(
-    url: str, handler: JobHandler, *, workers: int = 1, max_depth: int = 1000
+    url: str,
+    handler: JobHandler,
+    *,
+    workers: int = 1,
+    max_depth: int = 1000,
+    name: str = "sam3.tasks",
 ) -> TaskQueue:
-    """The in-process queue for an empty URL (call its `start()`); `handler` runs each job.
+    """The queue for `url` (call its `start()`): in-process for an empty URL, where `handler`
+    runs each job on `workers` tasks; Celery on RabbitMQ for `amqp://`, which only publishes to
+    the queue `name` (its jobs run in `sam3-service worker` processes).
 
     Raises ConfigError for any other URL.
     """
@@ -54,6 +76,21 @@ def open_task_queue(
         from .inprocess import InProcessQueue
 
         return InProcessQueue(handler, workers=workers, max_depth=max_depth)
-    if urlsplit(url).scheme in ("amqp", "amqps"):
-        raise ConfigError(f"the Celery queue for {url!r} (amqp://) is not available yet")
-    raise ConfigError(f"the broker URL must be empty or amqp://, got {url!r}")
+    _require_broker(url)
+    from .celery_queue import CeleryQueue
+
+    return CeleryQueue(url, queue=name, max_depth=max_depth)
+
+
+def open_task_worker(url: str, process: WorkerProcess, **options: Any) -> CeleryWorker:
+    """The worker that consumes the `amqp://` queue at `url`, opening `process` in each of its
+    pool processes; `options` are `CeleryWorker`'s. Raises ConfigError for any other URL."""
+    _require_broker(url)
+    from .celery_queue import CeleryWorker
+
+    return CeleryWorker(url, process, **options)
+
+
+def _require_broker(url: str) -> None:
+    if urlsplit(url).scheme not in _BROKER_SCHEMES:
+        raise ConfigError(f"the broker URL must be empty or amqp://, got {url!r}")

@@ -105,7 +105,7 @@ class CeleryQueue:
         await self._call(lambda: declare_queues(self.app, self.queue))
 
     async def enqueue(self, task_id: str) -> None:
-        """Publish a task id and wait for the broker's confirm. Raises Busy or BackendUnavailable."""
+        """Publish a task id, confirmed by the broker. Raises Busy or BackendUnavailable."""
         depth = await self.depth()
         if depth >= self.max_depth:
             raise Busy(f"the queue holds {depth} tasks already", retry_after=5)
@@ -181,20 +181,30 @@ class CeleryWorker:
 
     def run(self, *, pool: str = "prefork", concurrency: int = 1, loglevel: str = "INFO") -> int:
         """Consume until stopped (SIGTERM finishes the running jobs first); the exit status."""
+        options = self.worker_options(pool, concurrency)
+        if pool == "solo":
+            self.app.conf.broker_heartbeat = 0  # its blocking loop sends no AMQP heartbeats
         declare_queues(self.app, self.queue)
-        worker = self.app.Worker(
-            hostname=self.hostname,
-            pool=pool,
-            concurrency=concurrency,
-            loglevel=loglevel,
-            queues=[self.queue],
-            without_mingle=True,
-            without_gossip=True,
-            without_heartbeat=True,
-        )
-        with self.process_hooks():
+        with self.process_hooks():  # before the worker: the solo pool opens as it is made
+            worker = self.app.Worker(hostname=self.hostname, loglevel=loglevel, **options)
             worker.start()
         return 1 if self._start_failed.is_set() else int(worker.exitcode or 0)
+
+    def worker_options(self, pool: str, concurrency: int = 1) -> dict[str, Any]:
+        """The options of a Celery worker for this queue with `pool` (prefork or solo)."""
+        if pool not in ("prefork", "solo"):
+            raise ValueError(f"pool must be prefork or solo, got {pool!r}")
+        return {
+            "pool": pool,
+            "concurrency": concurrency if pool == "prefork" else 1,
+            "queues": [self.queue],
+            "without_mingle": True,
+            "without_gossip": True,
+            "without_heartbeat": True,
+            # Celery's event loop stalls for seconds between messages with the solo pool
+            # (prefetch 1, acks_late); its blocking loop does not.
+            "use_eventloop": pool == "prefork",
+        }
 
     @contextlib.contextmanager
     def process_hooks(self) -> Iterator[None]:
@@ -211,7 +221,7 @@ class CeleryWorker:
             signals.worker_shutdown.disconnect(dispatch_uid=uid)
 
     def _open_process(self, sender: object = None, **_: object) -> None:
-        print("INIT", repr(sender), self.hostname, flush=True)
+        print("OPEN", repr(sender), self.hostname, flush=True)
         if sender != self.hostname:
             return  # another worker's pool, in the same (test) process
         loop = _LoopThread()

@@ -19,6 +19,12 @@ alias_router = APIRouter(tags=["tasks"])
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "A PNG picture."}
 }
+JSONL: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per line."}
+}
+MP4: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}}, "description": "An H.264 MP4 video."}
+}
 
 
 @router.post("/tasks", status_code=202, openapi_extra=SEGMENT_REQUEST_BODY)
@@ -91,6 +97,26 @@ async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDe
     """The image with coloured, outlined, labelled masks."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     return png_file(await downloads.overlay_png(services, record), task_id, "overlay.png")
+
+
+@router.get("/tasks/{task_id}/result.jsonl", response_class=Response, responses=JSONL)
+async def download_result_lines(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """A video task's results: one line per frame, `{"frame", "time_s", "objects"}`, each object
+    with its id (the same on every frame), score, bbox and COCO RLE mask."""
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    data = await downloads.result_jsonl(services, record)
+    headers = _disposition(task_id, "result.jsonl")
+    return Response(data, media_type="application/x-ndjson", headers=headers)
+
+
+@router.get("/tasks/{task_id}/overlay.mp4", response_class=Response, responses=MP4)
+async def download_overlay_video(
+    task_id: str, services: ServicesDep, caller: CallerDep
+) -> Response:
+    """A video task's video with each object's mask in its colour, labelled `id score`."""
+    record = await jobs.get(services, task_id, owner=caller.visible_owner)
+    data = await downloads.overlay_mp4(services, record)
+    return Response(data, media_type="video/mp4", headers=_disposition(task_id, "overlay.mp4"))
 
 
 @router.get("/tasks/{task_id}/input", response_class=Response)

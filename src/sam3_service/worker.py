@@ -1,0 +1,103 @@
+"""`sam3-service worker`: a Celery worker whose processes load the model once and run jobs.
+
+Each pool process (the prefork children, or the worker itself with the solo pool) opens its own
+`Services` when Celery starts it, like the API's lifespan does: the backends, the model, and a
+heartbeat that reports the process's state (starting, ready or failed, the model, counters) in
+the shared cache for the API's `/ready`. Jobs are `domain.jobs.run`, on the process's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from contextlib import AsyncExitStack
+
+from .domain import jobs
+from .domain.models import ModelHost
+from .domain.services import Services
+from .domain.workers import Heartbeat, WorkerReport, report_of
+from .errors import ConfigError, Sam3Error
+from .runtime import choose_model, model_host, open_services
+from .settings import Settings
+from .tasks import open_task_worker
+
+log = logging.getLogger(__name__)
+
+
+class ServiceProcess:
+    """One worker process's services and model: a `WorkerProcess` for the task queue."""
+
+    def __init__(self, settings: Settings, model: str) -> None:
+        self.settings = settings
+        self.model = model
+        self.worker_id = ""  # host and pid, known once the process is open
+        self.jobs = 0
+        self._stack = AsyncExitStack()
+        self._host: ModelHost | None = None
+        self._services: Services | None = None
+        self._heartbeat: Heartbeat | None = None
+
+    async def open(self) -> None:
+        """Open the backends, report `starting`, load the model, report `ready` (or `failed`)."""
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        host = self._host = model_host(self.settings, self.model)
+        self._stack.callback(host.close)
+        try:
+            services = await self._stack.enter_async_context(
+                open_services(self.settings, models=host)
+            )
+            self._services = services
+            heartbeat = Heartbeat(
+                services.cache, self._report, interval_s=self.settings.worker_heartbeat_s
+            )
+            self._heartbeat = await self._stack.enter_async_context(heartbeat)
+            await asyncio.to_thread(host.load_blocking)
+        except BaseException:
+            if self._heartbeat is not None:
+                await self._heartbeat.beat()  # `failed`, with the reason, for the API to show
+            await self._stack.aclose()
+            raise
+        await self._heartbeat.beat()
+        log.info("worker %s serves %s", self.worker_id, self.model)
+
+    async def run(self, task_id: str) -> None:
+        """Run one job; a transient fault is raised for the queue to retry it."""
+        await jobs.run(self._require_services(), task_id, retry_transient=True)
+        self.jobs += 1
+        if self._heartbeat is not None:
+            await self._heartbeat.beat()
+
+    async def give_up(self, task_id: str, error: Sam3Error) -> None:
+        """Fail the task for good."""
+        await jobs.give_up(self._require_services(), task_id, error)
+
+    async def aclose(self) -> None:
+        """Stop reporting, close the backends and free the model."""
+        await self._stack.aclose()
+
+    def _report(self) -> WorkerReport:
+        assert self._host is not None
+        return report_of(self.worker_id, self._host, jobs=self.jobs)
+
+    def _require_services(self) -> Services:
+        if self._services is None:
+            raise Sam3Error("this worker process is not open")
+        return self._services
+
+
+def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 1) -> int:
+    """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError."""
+    if not settings.broker_url:
+        raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
+    worker = open_task_worker(
+        settings.broker_url,
+        ServiceProcess(settings, choose_model(settings)),
+        queue=settings.broker_queue,
+        max_attempts=settings.task_max_attempts,
+        backoff_s=settings.task_retry_backoff_s,
+        soft_time_limit_s=settings.task_soft_time_limit_s,
+        time_limit_s=settings.task_time_limit_s,
+    )
+    return worker.run(pool=pool, concurrency=concurrency, loglevel=settings.log_level.upper())

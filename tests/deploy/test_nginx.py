@@ -1,0 +1,233 @@
+"""deploy/nginx/nginx.conf: checked by `nginx -t`, then run in front of two live replicas of the
+service (uvicorn, the tiny random SAM 3), with only its upstreams, port, user and paths changed."""
+
+from __future__ import annotations
+
+import getpass
+import http.client
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sam3_service.api.app import create_app
+from sam3_service.domain.models import ModelHost
+from sam3_service.settings import Settings
+from tests.deploy.files import read, require_tool
+from tests.helpers import make_settings, serve_in_thread
+
+MiB = 1 << 20
+START_TIMEOUT_S = 10
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def locations(conf: str) -> dict[str, str]:
+    """Each `location` block's body, by what follows the keyword (`= /v1/segment`, `/`)."""
+    blocks = re.findall(r"^\s*location\s+([^{]+?)\s*\{(.*?)^\s*\}", conf, re.MULTILINE | re.DOTALL)
+    return dict(blocks)
+
+
+def directive(body: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}\s+([^;]+);", body, re.MULTILINE)
+    assert match is not None, f"no {name}"
+    return match.group(1)
+
+
+def size(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", text.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * _UNITS[unit]
+
+
+def body_limit(location: str) -> int:
+    """nginx's client_max_body_size in a location of nginx.conf, bytes."""
+    body = locations(read("nginx/nginx.conf"))[location]
+    return size(directive(body, "client_max_body_size"))
+
+
+def api_body_limit(upload_bytes: int) -> int:
+    """The largest body the API reads for uploads of this size: base64 JSON plus 1 MiB."""
+    return upload_bytes * 4 // 3 + MiB
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def render_conf(folder: Path, upstreams: list[str], port: int) -> Path:
+    """nginx.conf with only what differs here changed: servers, port, user and paths."""
+    text = read("nginx/nginx.conf")
+    replacements = {
+        "user nginx;": f"user {getpass.getuser()};",
+        "listen 8080;": f"listen 127.0.0.1:{port};",
+        "/var/run/nginx.pid": str(folder / "nginx.pid"),
+        "/var/cache/nginx": str(folder / "cache"),
+    }
+    for old, new in replacements.items():
+        assert old in text, f"nginx.conf has no {old!r} any more: update render_conf"
+        text = text.replace(old, new)
+    server = re.search(r"server api:8000([^;]*);", text)
+    assert server is not None, "nginx.conf has no `server api:8000` any more: update render_conf"
+    servers = " ".join(f"server {upstream}{server.group(1)};" for upstream in upstreams)
+    (folder / "cache").mkdir()
+    path = folder / "nginx.conf"
+    path.write_text(text.replace(server.group(0), servers))
+    return path
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tiny_model_dir: Path, shared_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    """Two replicas of the service on loopback, sharing one loaded tiny model."""
+    with ExitStack() as stack:
+        urls = []
+        for index in range(2):
+            settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp(f"replica{index}"))
+            app = create_app(settings, models=shared_host)
+            urls.append(stack.enter_context(serve_in_thread(app)))
+        yield urls
+
+
+@pytest.fixture(scope="module")
+def gateway(replicas: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx with deploy/nginx/nginx.conf in front of the replicas; yields its base URL."""
+    nginx = require_tool("nginx")
+    folder = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    conf = render_conf(folder, [url.removeprefix("http://") for url in replicas], port)
+    log_path = folder / "nginx.log"
+    with open(log_path, "wb") as log:
+        command = [nginx, "-e", "stderr", "-p", str(folder), "-c", str(conf), "-g", "daemon off;"]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process, log_path)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited ({process.returncode}):\n{log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nginx did not listen on {port} within {START_TIMEOUT_S} s")
+
+
+def requests_counted(replica: str, **labels: str) -> float:
+    """The replica's own count of the requests it answered that have these labels."""
+    text = httpx.get(f"{replica}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "sam3_http_requests_total" and labels.items() <= sample.labels.items()
+    )
+
+
+def test_upload_limits_are_the_apis() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    blocks = locations(read("nginx/nginx.conf"))
+    segment, tasks = body_limit("= /v1/segment"), body_limit("/v1/tasks")
+    image_limit = api_body_limit(settings.max_upload_bytes)
+    video_limit = api_body_limit(max(settings.max_upload_bytes, settings.max_video_bytes))
+    assert image_limit <= segment < image_limit + MiB
+    assert video_limit <= tasks < video_limit + MiB
+    for upload in ("= /v1/segment", "/v1/tasks"):
+        assert directive(blocks[upload], "proxy_request_buffering") == "off"
+
+
+def test_the_sync_route_waits_longer_than_the_api() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    segment = locations(read("nginx/nginx.conf"))["= /v1/segment"]
+    assert int(directive(segment, "proxy_read_timeout").removesuffix("s")) > settings.sync_timeout_s
+
+
+@pytest.mark.deploy
+def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
+    conf = render_conf(tmp_path, ["127.0.0.1:8000"], free_port())
+    command = [require_tool("nginx"), "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)]
+    checked = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.deploy
+def test_requests_are_spread_over_the_replicas(gateway: str, replicas: list[str]) -> None:
+    before = [requests_counted(r, route="/health") for r in replicas]
+    for _ in range(20):
+        assert httpx.get(f"{gateway}/health").status_code == 200
+    served = [
+        requests_counted(r, route="/health") - b for r, b in zip(replicas, before, strict=True)
+    ]
+    assert sum(served) == 20
+    assert min(served) >= 5, served
+
+
+@pytest.mark.deploy
+def test_an_upload_over_the_limit_is_refused_before_any_replica(
+    gateway: str, replicas: list[str]
+) -> None:
+    limit = body_limit("= /v1/segment")
+    before = [requests_counted(r, method="POST") for r in replicas]
+    connection = http.client.HTTPConnection(gateway.removeprefix("http://"), timeout=10)
+    try:  # the headers alone announce the size: nginx answers before any body is sent
+        connection.putrequest("POST", "/v1/segment")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(limit + 1))
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/json"
+    assert httpx.Response(413, content=body).json()["error"]["code"] == "too_large"
+    assert response.getheader("X-Request-ID")
+    assert [requests_counted(r, method="POST") for r in replicas] == before
+
+
+@pytest.mark.deploy
+def test_metrics_stay_inside(gateway: str, replicas: list[str]) -> None:
+    response = httpx.get(f"{gateway}/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert httpx.get(f"{replicas[0]}/metrics").status_code == 200
+
+
+@pytest.mark.deploy
+def test_request_ids_pass_through(gateway: str) -> None:
+    given = httpx.get(f"{gateway}/health", headers={"X-Request-ID": "deploy-1"})
+    assert given.headers["X-Request-ID"] == "deploy-1"
+    made_by_nginx = httpx.get(f"{gateway}/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made_by_nginx)
+
+
+@pytest.mark.deploy
+def test_examples_are_cached_and_revalidated_like_a_cdn(gateway: str) -> None:
+    first = httpx.get(f"{gateway}/v1/examples", headers={"X-Request-ID": "first"})
+    second = httpx.get(f"{gateway}/v1/examples", headers={"X-Request-ID": "second"})
+    assert first.headers["X-Cache-Status"] == "MISS"
+    assert second.headers["X-Cache-Status"] == "HIT"
+    assert second.json() == first.json()
+    assert second.headers["X-Request-ID"] == "second"  # not the cached answer's
+    image_url = gateway + first.json()["examples"][0]["image_url"]
+    image = httpx.get(image_url)
+    assert image.status_code == 200 and image.headers["Cache-Control"].startswith("public")
+    again = httpx.get(image_url, headers={"If-None-Match": image.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.headers["X-Cache-Status"] == "HIT"

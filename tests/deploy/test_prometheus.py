@@ -1,0 +1,120 @@
+"""deploy/prometheus and deploy/grafana: promtool checks the configuration and the alerts and runs
+their unit tests; every metric that an alert or a panel reads is one the service serves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from sam3_service.api.app import create_app
+from sam3_service.domain.models import ModelHost
+from tests.deploy.files import (
+    DEPLOY,
+    load_yaml,
+    promql_metric_names,
+    require_tool,
+    settings_from,
+)
+from tests.helpers import make_settings
+
+PROMETHEUS = DEPLOY / "prometheus"
+# Read by alerts or panels, served by others than the service.
+EXPORTED_ELSEWHERE = {
+    "up": "Prometheus itself",
+    "rabbitmq_queue_messages_ready": "RabbitMQ's Prometheus plugin (/metrics/per-object)",
+    "DCGM_FI_DEV_GPU_UTIL": "NVIDIA's dcgm-exporter",
+}
+
+
+@pytest.fixture(scope="module")
+def served_metrics(
+    tiny_model_dir: Path, shared_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[set[str]]:
+    """The sample names of a replica's /metrics (auth on, so that the rate limiter counts)."""
+    settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("metrics"), auth_enabled=True)
+    with TestClient(create_app(settings, models=shared_host)) as client:
+        assert client.get("/health").status_code == 200
+        text = client.get("/metrics").text
+    yield {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [
+        rule for group in load_yaml("prometheus/alerts.yml")["groups"] for rule in group["rules"]
+    ]
+
+
+def dashboard_expressions() -> list[str]:
+    expressions = []
+    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            expressions += [target["expr"] for target in panel["targets"]]
+    return expressions
+
+
+def promtool(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [require_tool("promtool"), *arguments]
+    return subprocess.run(command, cwd=PROMETHEUS, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.deploy
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("check", "config", "prometheus.yml"),
+        ("check", "rules", "alerts.yml"),
+        ("test", "rules", "alerts_test.yml"),
+    ],
+    ids=["config", "rules", "rule-tests"],
+)
+def test_promtool_accepts(arguments: tuple[str, ...]) -> None:
+    checked = promtool(*arguments)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_alerts_cover_what_operators_watch() -> None:
+    names = {rule["alert"] for rule in alert_rules()}
+    assert {
+        "Sam3ApiDown",
+        "Sam3High5xxRate",
+        "Sam3SegmentLatencyHigh",
+        "Sam3QueueBacklog",
+        "Sam3ModelNotReady",
+        "Sam3CacheFailures",
+    } <= names
+    assert all(rule["labels"]["severity"] in ("warning", "critical") for rule in alert_rules())
+
+
+def test_alerts_and_panels_read_metrics_that_exist(served_metrics: set[str]) -> None:
+    expressions = [rule["expr"] for rule in alert_rules()] + dashboard_expressions()
+    read = set().union(*map(promql_metric_names, expressions))
+    unknown = read - served_metrics - set(EXPORTED_ELSEWHERE)
+    assert unknown == set(), f"no such metric in the service's /metrics: {sorted(unknown)}"
+    assert {name for name in read if name.startswith("sam3_")} <= served_metrics
+
+
+def test_queue_metrics_name_the_services_queue() -> None:
+    queue = settings_from({}).broker_queue
+    for expr in dashboard_expressions():
+        if "rabbitmq_queue_messages_ready" in expr:
+            assert f'queue="{queue}"' in expr
+
+
+def test_the_dashboards_use_the_provisioned_datasource() -> None:
+    (datasource,) = load_yaml("grafana/provisioning/datasources/prometheus.yaml")["datasources"]
+    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        panels = dashboard["panels"]
+        assert dashboard["uid"] and len({p["id"] for p in panels}) == len(panels)
+        for panel in panels:
+            assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
+            assert all(t["datasource"]["uid"] == datasource["uid"] for t in panel["targets"])
