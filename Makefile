@@ -21,8 +21,8 @@ serve: $(STAMP)
 	SAM3_MODEL_FALLBACK_TO_TINY=$${SAM3_MODEL_FALLBACK_TO_TINY:-true} $(BIN)/sam3-service serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
+	$(BIN)/ruff format --check src tests benchmarks deploy
 	$(BIN)/lint-imports
 
 test: lint
@@ -30,11 +30,11 @@ test: lint
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not postgres and not redis and not amqp and not s3 and not browser and not slow"
+	$(BIN)/pytest -m "not postgres and not redis and not amqp and not s3 and not browser and not slow and not deploy"
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks deploy
+	$(BIN)/ruff check --fix src tests benchmarks deploy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/latency.py
