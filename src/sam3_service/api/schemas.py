@@ -31,10 +31,14 @@ class SegmentJson(SegmentParams, video.VideoOptions):
 class Links(BaseModel):
     task: str
     result_json: str
-    masks_png: str | None = Field(None, description="Image tasks.")
-    overlay_png: str | None = Field(None, description="Image tasks.")
-    result_jsonl: str | None = Field(None, description="Video tasks: a JSON line per frame.")
-    overlay_mp4: str | None = Field(None, description="Video tasks: the video with the masks.")
+    masks_png: str | None = Field(default=None, description="Image tasks.")
+    overlay_png: str | None = Field(default=None, description="Image tasks.")
+    result_jsonl: str | None = Field(
+        default=None, description="Video tasks: a JSON line per frame."
+    )
+    overlay_mp4: str | None = Field(
+        default=None, description="Video tasks: the video with the masks."
+    )
 
 
 class FrameProgress(BaseModel):
@@ -42,6 +46,11 @@ class FrameProgress(BaseModel):
 
     done: int
     total: int
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> FrameProgress | None:
+        progress = video.frame_progress(record)
+        return cls(**progress) if progress is not None else None
 
 
 class TaskView(BaseModel):
@@ -58,7 +67,9 @@ class TaskView(BaseModel):
     timings_ms: dict[str, float]
     error: dict[str, Any] | None
     links: Links
-    frames: FrameProgress | None = Field(None, description="Video tasks: frames done and total.")
+    frames: FrameProgress | None = Field(
+        default=None, description="Video tasks: frames done and total."
+    )
     result: dict[str, Any] | None = None
 
     @classmethod
@@ -75,7 +86,7 @@ class TaskView(BaseModel):
             timings_ms=record.timings_ms,
             error=record.error,
             links=links_for(record.id, record.kind),
-            frames=video.frame_progress(record),
+            frames=FrameProgress.of(record),
             result=result,
         )
 

@@ -16,7 +16,7 @@ import json
 import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
@@ -82,10 +82,16 @@ class VideoOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    frame_stride: int = Field(1, ge=1, le=1000, description="Process every n-th frame (1: all).")
-    max_frames: int | None = Field(None, ge=1, description="Process at most this many frames.")
+    frame_stride: int = Field(
+        default=1, ge=1, le=1000, description="Process every n-th frame (1: all)."
+    )
+    max_frames: int | None = Field(
+        default=None, ge=1, description="Process at most this many frames."
+    )
     prompt_frame: int = Field(
-        0, ge=0, description="The video frame (from 0) that `points` or a box were drawn on."
+        default=0,
+        ge=0,
+        description="The video frame (from 0) that `points` or a box were drawn on.",
     )
 
 
@@ -267,8 +273,8 @@ async def track_video(
     thresholds = params.thresholds(defaults)
     session = await models.run(_opening(prompt, info, thresholds, limits.max_video_objects))
     timer = _Timer()
-    # One thread decodes and writes: frames then reuse one allocator arena, where the event
-    # loop's pool of threads would each keep their own (about 90 MiB more at 720p).
+    # One thread decodes and writes: the PyAV containers stay on it, and frame buffers are
+    # recycled by one allocator arena instead of one per thread of the event loop's pool.
     media = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam3-video-media")
     try:
         frames = iter_frames(
@@ -296,7 +302,7 @@ async def track_video(
 async def _track_frames(
     models: ModelHost,
     session: VideoSession,
-    frames: Iterator[VideoFrame],
+    frames: Generator[VideoFrame],
     output: _Output,
     timer: _Timer,
     on_progress: ProgressHook,
@@ -351,7 +357,7 @@ class _Output:
         self._writer = writer
         self._media = media
 
-    async def decode(self, frames: Iterator[VideoFrame]) -> VideoFrame | None:
+    async def decode(self, frames: Generator[VideoFrame]) -> VideoFrame | None:
         """The next frame, or None after the last."""
         loop = asyncio.get_running_loop()
         frame = await loop.run_in_executor(self._media, next, frames, None)

@@ -26,6 +26,7 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -150,7 +151,7 @@ class ConceptSession(_Session):
         self._tracker_config = _tracker_config(self._model)
         self._settings = _detection_settings(self._model, thresholds.score, max_objects)
         self.delay = max(self._model.hotstart_delay - 1, 0)
-        self._held: deque[Sam3VideoSegmentationOutput] = deque()
+        self._held: deque[_FrameOutput] = deque()
 
     def push(self, frame: np.ndarray) -> list[TrackedFrame]:
         """Detect and track on the next frame; returns the frames whose results are final."""
@@ -160,9 +161,9 @@ class ConceptSession(_Session):
             pixels = self._pixels(frame)
             with self._engine.lock, _attributes(self._model, self._settings):
                 state.add_new_frame(pixels, index)
-                output = self._model(inference_session=state, frame_idx=index)
-            self._remove_duplicates(state, output, index)
-            state.hotstart_removed_obj_ids.update(output.removed_obj_ids)
+                output = _FrameOutput.of(self._model(inference_session=state, frame_idx=index))
+            self._remove_duplicates(state, output)
+            state.hotstart_removed_obj_ids.update(output.removed)
             _prune_tracker(state, index, self._tracker_config)
             _prune_logs(state, index, self._model)
             self._pushed += 1
@@ -184,42 +185,63 @@ class ConceptSession(_Session):
         self._held.clear()
         super().close()
 
-    def _remove_duplicates(
-        self, state: Sam3VideoInferenceSession, output: Sam3VideoSegmentationOutput, index: int
-    ) -> None:
+    def _remove_duplicates(self, state: Sam3VideoInferenceSession, output: _FrameOutput) -> None:
         """Mask NMS among the objects first seen on this frame: the copies leave the session."""
-        born = [obj for obj in output.obj_id_to_mask if state.obj_first_frame_idx.get(obj) == index]
+        first_seen = state.obj_first_frame_idx
+        born = [obj for obj in output.masks if first_seen.get(obj) == output.index]
         if len(born) < 2:
             return
-        masks = torch.cat([output.obj_id_to_mask[obj] for obj in born]) > 0
-        scores = torch.tensor([output.obj_id_to_score[obj] for obj in born])
+        masks = torch.cat([output.masks[obj] for obj in born]) > 0
+        scores = torch.tensor([output.scores[obj] for obj in born])
         keep = mask_nms(masks, scores, self._model.det_nms_thresh)
         for obj, kept in zip(born, keep, strict=True):
             if not kept:
                 state.remove_object(obj)
                 state.removed_obj_ids.add(obj)
                 state.hotstart_removed_obj_ids.add(obj)
-                del output.obj_id_to_mask[obj]
+                del output.masks[obj]
 
-    def _result(self, output: Sam3VideoSegmentationOutput) -> TrackedFrame:
+    def _result(self, output: _FrameOutput) -> TrackedFrame:
         """Full-size masks of the objects still standing, each scored by this frame's tracker."""
-        shifted = {obj: mask - self._mask_logit for obj, mask in output.obj_id_to_mask.items()}
         outputs = {
-            "obj_id_to_mask": shifted,
-            "obj_id_to_score": output.obj_id_to_score,
-            "obj_id_to_tracker_score": output.obj_id_to_tracker_score,
-            "suppressed_obj_ids": output.suppressed_obj_ids,
+            "obj_id_to_mask": {obj: mask - self._mask_logit for obj, mask in output.masks.items()},
+            "obj_id_to_score": output.scores,
+            "obj_id_to_tracker_score": output.tracker_scores,
+            "suppressed_obj_ids": output.suppressed,
         }
         result = self._engine.video_processor.postprocess_outputs(
             self._open_state(), outputs, original_sizes=[list(self._size)]
         )
         objects = []
         for obj_id, mask in zip(result["object_ids"].tolist(), result["masks"], strict=True):
-            score = output.obj_id_to_tracker_score.get(obj_id, output.obj_id_to_score[obj_id])
+            score = output.tracker_scores.get(obj_id, output.scores[obj_id])
             tracked = self._tracked(obj_id, score, mask.cpu().numpy())
             if tracked is not None:
                 objects.append(tracked)
-        return TrackedFrame(output.frame_idx, objects)
+        return TrackedFrame(output.index, objects)
+
+
+@dataclass
+class _FrameOutput:
+    """What `Sam3VideoModel` says of one frame, with the fields it always fills."""
+
+    index: int
+    masks: dict[int, torch.Tensor]  # low-resolution mask logits by object id
+    scores: dict[int, float]  # detection score of each object
+    tracker_scores: dict[int, float]  # the tracker's confidence on this frame
+    suppressed: set[int]
+    removed: set[int]
+
+    @classmethod
+    def of(cls, output: Sam3VideoSegmentationOutput) -> _FrameOutput:
+        return cls(
+            index=int(output.frame_idx or 0),
+            masks=dict(output.obj_id_to_mask or {}),
+            scores=dict(output.obj_id_to_score or {}),
+            tracker_scores=dict(output.obj_id_to_tracker_score or {}),
+            suppressed=set(output.suppressed_obj_ids or ()),
+            removed=set(output.removed_obj_ids or ()),
+        )
 
 
 class ObjectSession(_Session):
@@ -271,8 +293,9 @@ class ObjectSession(_Session):
         video = engine.video_model
         batch = pixels[None].to(engine.device, engine.dtype)
         hidden = video.detector_model.vision_encoder.backbone(batch).last_hidden_state
+        # The library annotates this argument as a tensor but reads its `last_hidden_state`.
         features, positions = video.get_vision_features_for_tracker(
-            Sam3VisionEncoderOutput(last_hidden_state=hidden)
+            Sam3VisionEncoderOutput(last_hidden_state=hidden)  # type: ignore[arg-type]
         )
         state.cache.cache_vision_features(
             step, {"vision_feats": features, "vision_pos_embeds": positions}
@@ -294,12 +317,14 @@ class ObjectSession(_Session):
         )
 
     def _objects(self, output: Sam3TrackerVideoSegmentationOutput) -> list[TrackedObject]:
+        if output.pred_masks is None or output.object_score_logits is None:
+            return []
         masks = self._engine.tracker_video_processor.post_process_masks(
             [output.pred_masks], [list(self._size)], mask_threshold=self._mask_logit
         )[0]
         scores = output.object_score_logits.float().sigmoid().reshape(-1).tolist()
         objects = []
-        for obj_id, mask, score in zip(output.object_ids, masks, scores, strict=True):
+        for obj_id, mask, score in zip(output.object_ids or [], masks, scores, strict=True):
             tracked = self._tracked(obj_id, score, mask[0].cpu().numpy())
             if tracked is not None:
                 objects.append(tracked)

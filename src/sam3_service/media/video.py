@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -105,7 +105,7 @@ def planned_frames(info: VideoInfo, *, stride: int, max_frames: int | None) -> i
 
 def iter_frames(
     data: bytes, limits: VideoLimits, *, stride: int = 1, max_frames: int | None = None
-) -> Iterator[VideoFrame]:
+) -> Generator[VideoFrame]:
     """Decode every `stride`-th frame, upright RGB, at most `max_frames` of them.
 
     Frames are decoded one at a time as the iterator advances. Raises UnsupportedMedia when
@@ -141,7 +141,9 @@ class Mp4Writer:
         self.frames = 0
         self._container = av.open(str(path), mode="w", format="mp4")
         rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
-        stream = self._container.add_stream(_ENCODER, rate=rate, options=_ENCODER_OPTIONS)
+        stream = cast(
+            VideoStream, self._container.add_stream(_ENCODER, rate=rate, options=_ENCODER_OPTIONS)
+        )
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         self._stream = stream
 

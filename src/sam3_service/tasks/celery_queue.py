@@ -221,7 +221,6 @@ class CeleryWorker:
             signals.worker_shutdown.disconnect(dispatch_uid=uid)
 
     def _open_process(self, sender: object = None, **_: object) -> None:
-        print("OPEN", repr(sender), self.hostname, flush=True)
         if sender != self.hostname:
             return  # another worker's pool, in the same (test) process
         loop = _LoopThread()
