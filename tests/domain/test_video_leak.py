@@ -27,7 +27,7 @@ def rss_mib() -> float:
 async def test_twenty_video_tasks_leave_rss_within_ten_percent(
     tiny_model_dir: Path, tmp_path: Path, shared_host: ModelHost
 ) -> None:
-    clip = make_mp4(24, 128, 96)
+    clip = make_mp4(10, 96, 72)
     params = SegmentParams(prompt="person", score_threshold=0.2)
     after: list[float] = []
     async with open_services(make_settings(tiny_model_dir, tmp_path), models=shared_host) as svc:

@@ -95,8 +95,8 @@ def test_duplicates_born_on_one_frame_leave_the_session(
     assert (
         1 <= len(live) < engine.video_model.config.detector_config.detr_decoder_config.num_queries
     )
-    assert set(held.obj_id_to_mask) == set(live)
-    masks = torch.cat([held.obj_id_to_mask[obj] for obj in live]) > 0
+    assert set(held.masks) == set(live)
+    masks = torch.cat([held.masks[obj] for obj in live]) > 0
     flat = masks.flatten(1).float()
     overlap = flat @ flat.T
     area = flat.sum(1)

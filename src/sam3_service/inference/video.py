@@ -336,7 +336,7 @@ def mask_nms(masks: torch.Tensor, scores: torch.Tensor, iou_threshold: float) ->
     flat = masks.flatten(1).float()
     overlap = flat @ flat.T
     area = flat.sum(dim=1)
-    iou = overlap / (area[:, None] + area[None, :] - overlap).clamp(min=1)
+    iou = (overlap / (area[:, None] + area[None, :] - overlap).clamp(min=1)).cpu()
     keep = torch.zeros(len(scores), dtype=torch.bool)
     for candidate in torch.argsort(scores, descending=True, stable=True).tolist():
         if not bool((iou[candidate][keep] > iou_threshold).any()):
