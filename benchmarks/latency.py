@@ -62,10 +62,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--size", default="mid", choices=["tiny", "mid", "full"])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--model-dir", type=Path, help="Reuse a model folder built before.")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sam3-bench-"))
-    model_dir = build_tiny_model(work / args.size, size=args.size)
+    model_dir = args.model_dir or build_tiny_model(work / args.size, size=args.size)
     engine = load_engine(str(model_dir), models_dir=work, device=args.device)
     info = engine.info
     commit = subprocess.run(

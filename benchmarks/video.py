@@ -74,21 +74,21 @@ def make_clip(seconds: float, width: int, height: int, fps: int = 30) -> bytes:
     return buffer.getvalue()
 
 
-def settings_for(model: Path, data_dir: Path) -> Settings:
+def settings_for(model: Path, data_dir: Path, device: str) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         model=str(model),
         data_dir=data_dir,
-        device="cpu",
+        device=device,
     )
 
 
-def run_clip(model: Path, seconds: float) -> dict[str, Any]:
+def run_clip(model: Path, seconds: float, device: str) -> dict[str, Any]:
     """Track through one 720p clip in this process; frames/s and peak RSS."""
     torch.set_num_threads(2)
     data = make_clip(seconds, 1280, 720)
     with tempfile.TemporaryDirectory() as folder:
-        settings = settings_for(model, Path(folder))
+        settings = settings_for(model, Path(folder), device)
         host = model_host(settings, str(model))
         host.load_blocking()
         gc.collect()
@@ -129,12 +129,12 @@ def run_clip(model: Path, seconds: float) -> dict[str, Any]:
     }
 
 
-def run_tasks(model: Path, count: int) -> dict[str, Any]:
+def run_tasks(model: Path, count: int, device: str) -> dict[str, Any]:
     """`count` video tasks in one worker; RSS after each."""
     torch.set_num_threads(2)
     clip = make_clip(2, 320, 240)
     with tempfile.TemporaryDirectory() as folder:
-        settings = settings_for(model, Path(folder))
+        settings = settings_for(model, Path(folder), device)
         host = model_host(settings, str(model))
         host.load_blocking()
         after = asyncio.run(_tasks(settings, host, clip, count))
@@ -165,6 +165,7 @@ async def _tasks(settings: Settings, host: Any, clip: bytes, count: int) -> list
 def in_fresh_process(case: str, args: argparse.Namespace, model: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "--case", case, "--model", str(model)]
     command += ["--seconds", str(args.seconds), "--tasks", str(args.tasks)]
+    command += ["--device", args.device]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -172,7 +173,8 @@ def in_fresh_process(case: str, args: argparse.Namespace, model: Path) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", default="tiny", choices=["tiny", "mid"])
+    parser.add_argument("--size", default="tiny", choices=["tiny", "mid", "full"])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--models-dir", type=Path, default=Path("var/models"))
@@ -180,14 +182,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case == "clip":
-        print(json.dumps(run_clip(args.model, args.seconds)))
+        print(json.dumps(run_clip(args.model, args.seconds, args.device)))
         return
     if args.case == "tasks":
-        print(json.dumps(run_tasks(args.model, args.tasks)))
+        print(json.dumps(run_tasks(args.model, args.tasks, args.device)))
         return
     model = build_tiny_model(args.models_dir / f"random-{args.size}", size=args.size)
     report = {
-        "model": f"random SAM 3, size {args.size}, CPU float32, 2 threads",
+        "model": f"random SAM 3, size {args.size}, device {args.device}",
         "clip": in_fresh_process("clip", args, model),
         "tasks": in_fresh_process("tasks", args, model),
     }

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from celery.app.trace import setup_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from kombu import Connection
 
@@ -65,9 +66,14 @@ def take_messages(url: str, queue: str) -> list[tuple[object, bool]]:
 
 @contextmanager
 def consuming(worker: CeleryWorker) -> Iterator[None]:
-    """Run `worker` with the solo pool on a thread of this process, for the block."""
+    """Run `worker` with the solo pool on a thread of this process, for the block.
+
+    Like `sam3-service worker`, it points Celery's per-process task registry at this worker's
+    app: one Celery worker at a time per process.
+    """
     declare_queues(worker.app, worker.queue)
     worker.app.conf.broker_heartbeat = 0  # the solo pool's blocking loop sends none
+    setup_worker_optimizations(worker.app, worker.hostname)
     with (
         worker.process_hooks(),
         start_worker(

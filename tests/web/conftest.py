@@ -168,10 +168,25 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# Playwright cannot read a multipart body that holds a file: keep each form the page sends.
+RECORD_FORMS = """
+window.sentForms = [];
+const send = window.fetch;
+window.fetch = (path, init) => {
+  if (init?.body instanceof FormData) {
+    const fields = [...init.body].filter(([, value]) => typeof value === "string");
+    window.sentForms.push({ path: String(path), fields: Object.fromEntries(fields) });
+  }
+  return send(path, init);
+};
+"""
+
+
 @pytest.fixture
 def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """`open_page(url)`: a page in a fresh browser context (its own storage), failing the test
-    on any uncaught JavaScript error."""
+    on any uncaught JavaScript error. `window.sentForms` lists the text fields of each
+    multipart request the page sent."""
     contexts: list[Any] = []
     errors: list[str] = []
 
@@ -181,6 +196,7 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.add_init_script(RECORD_FORMS)
         page.goto(url)
         return page
 

@@ -14,6 +14,14 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from tests.helpers import png_bytes
+from tests.video_helpers import (
+    check_jsonl_frames,
+    decode_frames,
+    encode_video,
+    make_mp4,
+    moving_shapes,
+    read_jsonl,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -196,25 +204,130 @@ def test_an_oversized_file_is_explained_next_to_the_file(
     screenshot(page, f"07-error-file-{side}", phone=False)
 
 
-def test_a_video_is_shown_and_the_page_says_support_is_coming(
-    open_page: Any, live_url: str, tmp_path: Path
-) -> None:
-    import av
+@pytest.fixture
+def clip(tmp_path: Path) -> Any:
+    """`clip(frames)`: a synthetic 160x120 H.264 MP4 of moving shapes at 12 frames a second."""
 
-    clip = tmp_path / "clip.mp4"
-    with av.open(str(clip), "w") as container:
-        stream = container.add_stream("mpeg4", rate=5)
-        stream.width, stream.height = 64, 48
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 40, np.uint8))
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    page = open_page(live_url)
-    page.set_input_files("#file", str(clip))
+    def write(frames: int, **options: Any) -> Path:
+        path = tmp_path / f"shapes-{frames}.mp4"
+        path.write_bytes(make_mp4(frames, 160, 120, fps=12, **options))
+        return path
+
+    return write
+
+
+def open_video(page: Any, path: Path, frames: int) -> str:
+    """Open a video; once its header is read (the frame count shows), return its URL."""
+    page.set_input_files("#file", str(path))
     page.wait_for_selector("#video:visible")
+    page.wait_for_selector(f"#video-frame:has-text('/ {frames - 1}')")
+    return str(page.eval_on_selector("#video", "video => video.src"))
+
+
+def sent_form(page: Any) -> dict[str, str]:
+    """The text fields of the last multipart request the page sent (see conftest.py)."""
+    return dict(page.evaluate("window.sentForms.at(-1).fields"))
+
+
+def test_a_video_is_tracked_with_progress_overlay_tracks_and_files(
+    open_page: Any, live_url: str, clip: Any, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    source = open_video(page, clip(12), frames=12)
+    assert page.text_content("#run") == "Track"
+    lower_threshold(page)
+    page.click("#video-options summary")
+    page.fill("#frame-stride", "2")
+    page.fill("#prompt", "shape")
+    with page.expect_request("**/v1/tasks"):
+        page.press("#prompt", "Enter")
+    assert sent_form(page) == {"prompt": "shape", "score_threshold": "0.05", "frame_stride": "2"}
+
+    page.wait_for_selector("#progress-text:has-text('100%')", timeout=40_000)
+    assert "6 of 6" in page.text_content("#progress-text")
+    assert page.eval_on_selector("#progress-bar", "bar => bar.value") == 1
+    page.wait_for_function(
+        """source => {
+            const video = document.getElementById('video');
+            return video.src !== source && video.readyState >= 1 && video.videoWidth === 160;
+        }""",
+        arg=source,
+    )
+    assert page.text_content("#stage-title") == "Tracked video"
+
+    summary = json.loads(download(page, "result_json").read_text())
+    assert summary["kind"] == "video" and summary["frames_processed"] == 6
+    assert summary["tracks"], "the tiny model's detections are tracked"
+    assert listed_ids(page) == [track["id"] for track in summary["tracks"]]
+    first = summary["tracks"][0]
+    assert f"frames {first['first_frame']}–{first['last_frame']}" in page.text_content("#objects")
+    lines = read_jsonl(download(page, "result_jsonl").read_bytes())
+    assert [line["frame"] for line in lines] == [0, 2, 4, 6, 8, 10], "a line per processed frame"
+    check_jsonl_frames(lines, width=160, height=120)
+    overlay = decode_frames(download(page, "overlay_mp4").read_bytes())
+    assert len(overlay) == 6 and overlay[0].shape == (120, 160, 3)
+    assert page.is_hidden("[data-download=masks_png]")
+    screenshot(page, "13-video-result")
+
+    page.click("#share")
+    page.wait_for_selector("#share-result:visible")
+    viewer = open_page(page.input_value("#share-url"))  # a fresh context: no key, no storage
+    viewer.wait_for_selector("#shared-banner:visible")
+    viewer.wait_for_selector("#objects .track")
+    viewer.wait_for_function("document.getElementById('video').videoWidth === 160")
+    assert listed_ids(viewer) == listed_ids(page)
+    assert len(read_jsonl(download(viewer, "result_jsonl").read_bytes())) == 6
+    assert not viewer.is_visible("#segment-form") and not viewer.is_visible("#share")
+
+
+def test_a_click_on_a_paused_frame_follows_that_object_found_again_and_cancelled(
+    open_page: Any, live_url: str, clip: Any, screenshot: Any
+) -> None:
+    page = open_page(live_url)
+    open_video(page, clip(240), frames=240)  # 20 s: tracking takes far longer than this test
+    page.wait_for_function("!document.getElementById('video').paused")
+    page.click("#video-play")
+    page.focus("#video-seek")
+    page.keyboard.press("Home")
+    for _ in range(3):
+        page.click("#video-forward")
+    page.wait_for_selector("#video-frame:has-text('Frame 3 /')")
+    page.click("#canvas-wrap", position={"x": 50, "y": 60})
+    page.wait_for_selector("#marks .point.positive")
+    assert "marks on frame 3" in page.text_content("#video-frame")
+    page.fill("#prompt", "shape")
+    assert page.is_visible("#prompt-aside"), "a mark sets the text aside"
+    with page.expect_request("**/v1/tasks"):
+        page.click("#run")
+    assert sent_form(page) == {"points": "[[50,60,1]]", "prompt_frame": "3"}
+    page.wait_for_selector("#progress-text:has-text('of 240')")
+    screenshot(page, "14-video-running", phone=False)
+
+    page.reload()  # leave, and come back through the recent tasks
+    page.wait_for_selector("#recent .recent")
+    assert "video" in page.text_content("#recent .recent >> nth=0")
+    page.click("#recent .recent >> nth=0")
+    page.wait_for_selector("#video:visible")
+    page.click("#cancel")
+    page.wait_for_selector("#progress-text:has-text('Cancelled after')")
+    assert page.is_hidden("#cancel")
+    page.wait_for_selector("#recent .status-cancelled")
+
+
+def test_a_video_the_service_cannot_read_is_explained_in_chinese(
+    open_page: Any, live_url: str, tmp_path: Path, screenshot: Any
+) -> None:
+    path = tmp_path / "mpeg4.mp4"
+    path.write_bytes(encode_video(moving_shapes(6, 64, 48), codec="mpeg4"))
+    page = open_page(live_url, locale="zh-CN")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#video:visible")
+    page.fill("#prompt", "shape")
     page.click("#run")
-    page.wait_for_selector("#file-error:visible")
-    assert "Video support is coming" in page.text_content("#file-error")
+    page.wait_for_selector("#file-error:has-text('mpeg4')")
+    assert "服务无法读取" in page.text_content("#file-error")
+    assert page.get_attribute("#file", "aria-invalid") is not None
+    screenshot(page, "15-video-codec", phone=False)
 
 
 def test_language_switch_is_remembered(

@@ -131,3 +131,33 @@ test("polling reports progress until the task finishes", async () => {
   assert.deepEqual(seen, [0, 0.4, 1]);
   assert.deepEqual(sleeps, [10, 10]);
 });
+
+test("a task is cancelled with DELETE", async () => {
+  const { fetch, calls } = fakeFetch(json({ status: "cancelled" }));
+  const client = createClient({ fetch, getKey: () => "k" });
+  assert.equal((await client.cancelTask("task 1")).status, "cancelled");
+  assert.deepEqual([calls[0].path, calls[0].method], ["/v1/tasks/task%201", "DELETE"]);
+  assert.equal(calls[0].headers.Authorization, "Bearer k");
+});
+
+test("polling stops, with null, once the page moves on", async () => {
+  const controller = new AbortController();
+  let polls = 0;
+  const client = {
+    task: async () => {
+      polls += 1;
+      return { status: "running", progress: 0.1 * polls };
+    },
+  };
+  const seen = [];
+  const final = await pollTask(client, "t", {
+    signal: controller.signal,
+    onProgress: (view) => seen.push(view.progress),
+    sleep: async () => {
+      if (polls === 2) controller.abort();
+    },
+  });
+  assert.equal(final, null);
+  assert.equal(polls, 2);
+  assert.equal(seen.length, 2);
+});

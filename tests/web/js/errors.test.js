@@ -32,8 +32,44 @@ test("each error goes next to the field that caused it", () => {
   }
 });
 
-test("a video refused as unsupported means video support is coming", () => {
-  assert.equal(explainError(error(415, "unsupported_media"), { video: true }).key, "error.videoComing");
+const videoError = (status, code, message, details = {}) =>
+  explainError(new ApiError({ status, code, message, details }), { video: true });
+
+test("a video over the limits says which limit, next to the file", () => {
+  const long = videoError(413, "too_large", "The video lasts 41.25 s", { duration_s: 41.25 });
+  assert.deepEqual([long.field, long.key, long.params], ["file", "error.videoTooLong", { seconds: 41.3 }]);
+  const big = videoError(413, "too_large", "The video is 3840x2160", { width: 3840, height: 2160 });
+  assert.deepEqual([big.key, big.params], ["error.videoTooBig", { width: 3840, height: 2160 }]);
+  const heavy = videoError(413, "too_large", "the video has 200000000 bytes");
+  assert.deepEqual([heavy.field, heavy.key], ["file", "error.videoTooLarge"]);
+  assert.equal(heavy.detail, "the video has 200000000 bytes", "the service's own words come along");
+});
+
+test("a video the service cannot read names its codec, next to the file", () => {
+  const codec = videoError(415, "unsupported_media", "encoded with 'mpeg4'", { codec: "mpeg4" });
+  assert.deepEqual([codec.field, codec.key, codec.params], ["file", "error.videoCodec", { codec: "mpeg4" }]);
+  assert.equal(videoError(415, "unsupported_media", "no video stream").key, "error.videoUnsupported");
+  assert.equal(videoError(422, "invalid_input", "The video has no frame to segment.").key, "error.videoEmpty");
+  assert.equal(explainError(error(415, "unsupported_media")).key, "error.unsupported", "a picture's stays");
+});
+
+test("a video's prompt and options errors go next to the marks and the options", () => {
+  const cases = [
+    ["prompt_frame 3 is skipped by frame_stride 2: use a multiple of the stride", "marks", "error.videoFrame"],
+    ["prompt_frame 90 is past the 12 frames to process", "marks", "error.videoFrame"],
+    ["frame_stride: Input should be greater than or equal to 1", "options", "error.options"],
+    ["to follow one object, give points and/or one positive box, no text", "marks", "error.videoPrompt"],
+    ["prompt: prompts must be English words (...)", "prompt", "error.english"],
+  ];
+  for (const [message, field, key] of cases) {
+    const explained = videoError(422, "invalid_input", message);
+    assert.deepEqual([explained.field, explained.key], [field, key], message);
+  }
+});
+
+test("a failed video task's error, a plain object, is explained too", () => {
+  const failed = { code: "too_large", message: "The video runs past 30 s." };
+  assert.equal(explainError(failed, { video: true }).key, "error.videoTooLarge");
 });
 
 test("401 asks for a key, or says the one sent was wrong", () => {

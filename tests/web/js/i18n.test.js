@@ -26,7 +26,7 @@ test("every text the page and its scripts name exists", () => {
     readFileSync(new URL(`js/${name}`, STATIC), "utf8"),
   );
   const named = new Set([
-    ...[...html.matchAll(/data-i18n(?:-aria-label)?="([^"]+)"/g)].map((m) => m[1]),
+    ...[...html.matchAll(/data-i18n(?:-aria-label|-placeholder)?="([^"]+)"/g)].map((m) => m[1]),
     ...scripts.flatMap((source) => [...source.matchAll(/\bt\("([^"]+)"/g)].map((m) => m[1])),
     ...scripts.flatMap((source) => [...source.matchAll(/"(error\.\w+)"/g)].map((m) => m[1])),
   ]);

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, Field
 
-from ...domain import downloads, sharing
+from ...domain import downloads, sharing, video
 from ..deps import CallerDep, ServicesDep
 from ..schemas import Links, TaskView
-from .tasks import PNG, json_file, png_file
+from .tasks import JSONL, MP4, PNG, json_file, png_file
 
 router = APIRouter(tags=["share links"])
 
@@ -50,7 +50,7 @@ async def get_shared(token: str, services: ServicesDep) -> TaskView:
     """The shared task with its result (read-only; no API key needed)."""
     record = await sharing.open_shared(services, token)
     view = TaskView.of(record, await downloads.result_json(services, record))
-    view.links = _shared_links(token)
+    view.links = _shared_links(token, record.kind)
     return view
 
 
@@ -75,6 +75,22 @@ async def get_shared_overlay(token: str, services: ServicesDep) -> Response:
     return png_file(await downloads.overlay_png(services, record), record.id, "overlay.png")
 
 
+@router.get("/shared/{token}/result.jsonl", response_class=Response, responses=JSONL)
+async def get_shared_result_lines(token: str, services: ServicesDep) -> Response:
+    """The shared video task's results, one JSON line per processed frame."""
+    record = await sharing.open_shared(services, token)
+    data = await downloads.result_jsonl(services, record)
+    return _file(data, "application/x-ndjson", record.id, "result.jsonl")
+
+
+@router.get("/shared/{token}/overlay.mp4", response_class=Response, responses=MP4)
+async def get_shared_overlay_video(token: str, services: ServicesDep) -> Response:
+    """The shared video task's video with each object's mask in its colour."""
+    record = await sharing.open_shared(services, token)
+    data = await downloads.overlay_mp4(services, record)
+    return _file(data, "video/mp4", record.id, "overlay.mp4")
+
+
 @router.get("/shared/{token}/image", response_class=Response)
 async def get_shared_image(token: str, services: ServicesDep) -> Response:
     """The shared task's input image."""
@@ -83,11 +99,24 @@ async def get_shared_image(token: str, services: ServicesDep) -> Response:
     return Response(data, media_type=media_type)
 
 
-def _shared_links(token: str) -> Links:
+def _shared_links(token: str, kind: str) -> Links:
+    """The shared task's files, under the token: those its own links name."""
     base = f"/v1/shared/{token}"
+    if kind == video.VIDEO_KIND:
+        return Links(
+            task=base,
+            result_json=f"{base}/result.json",
+            result_jsonl=f"{base}/result.jsonl",
+            overlay_mp4=f"{base}/overlay.mp4",
+        )
     return Links(
         task=base,
         result_json=f"{base}/result.json",
         masks_png=f"{base}/masks.png",
         overlay_png=f"{base}/overlay.png",
     )
+
+
+def _file(data: bytes, media_type: str, task_id: str, name: str) -> Response:
+    headers = {"Content-Disposition": f'inline; filename="{task_id}-{name}"'}
+    return Response(data, media_type=media_type, headers=headers)

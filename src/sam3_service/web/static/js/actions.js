@@ -4,7 +4,24 @@
 import { pollTask } from "./api.js";
 import { explainError } from "./errors.js";
 import { KEY_STORAGE } from "./page.js";
-import { addBox, addPoint, describeStep, hasPrompt, requestFields, summarisePrompt } from "./state.js";
+import {
+  addBox,
+  addPoint,
+  describeStep,
+  hasPrompt,
+  requestFields,
+  summarisePrompt,
+  taskResult,
+} from "./state.js";
+import { settledProgress, taskProgress } from "./video.js";
+import {
+  closeOverlay,
+  forgetOverlay,
+  markVideo,
+  openVideo,
+  showVideoResult,
+  submitVideo,
+} from "./videotask.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const noDetail = (key) => ({ key, params: {}, detail: "" });
@@ -38,11 +55,16 @@ function showReadiness({ $, t }, answer) {
   if (answer?.ready) $("random-banner").hidden = !answer.body.model?.random;
 }
 
-/** Show a file (picked, dropped, an example or a stored picture) and forget the last result. */
+/**
+ * Show a file (picked, dropped, an example, a stored picture or a task's video) and forget the
+ * last result; a task still followed is left to run, unwatched.
+ */
 export async function openPicture(page, file, { name = file.name, sha256 = null } = {}) {
   const { store, stage } = page;
-  const previous = store.get().image;
-  if (previous?.url) URL.revokeObjectURL(previous.url);
+  const previous = store.get();
+  if (previous.image?.url) URL.revokeObjectURL(previous.image.url);
+  forgetOverlay(previous);
+  page.following?.abort();
   const kind = file.type.startsWith("video/") ? "video" : "image";
   const image = { url: URL.createObjectURL(file), file, name, kind, sha256, width: null, height: null };
   showFileName(page, file);
@@ -50,19 +72,18 @@ export async function openPicture(page, file, { name = file.name, sha256 = null 
   store.update({
     image,
     marks: [],
+    markFrame: null,
     result: null,
+    overlayUrl: null,
     taskId: null,
     steps: [],
     hidden: new Set(),
     highlight: null,
     errors: {},
+    progress: null,
   });
-  if (kind === "video") {
-    stage.showVideo(image.url);
-    return image;
-  }
   try {
-    Object.assign(image, await stage.showImage(image.url));
+    Object.assign(image, kind === "video" ? await openVideo(page, image) : await stage.showImage(image.url));
   } catch {
     showError(page, "file", noDetail("error.preview"));
   }
@@ -79,19 +100,24 @@ function showFileName({ $ }, file) {
   input.files = transfer.files;
 }
 
-/** Add a click or a box made on the stage, and segment again. */
+/** Add a click or a box made on the stage; a picture is segmented again at once. */
 export function addMark(page, mark) {
   const { store, $, t } = page;
-  const { image, marks, readOnly } = store.get();
+  const { image, readOnly } = store.get();
   if (readOnly || !image?.width) return;
+  const patch = image.kind === "video" ? markVideo(page, mark) : markPicture(store.get(), mark);
+  if (!patch) return;
+  $("marks-status").textContent = describeMark(t, patch.marks.at(-1));
+  store.update(patch);
+  if (image.kind === "image") requestRun(page);
+}
+
+function markPicture({ marks, image }, mark) {
   const next =
     mark.kind === "point"
       ? addPoint(marks, mark, image)
       : addBox(marks, { ...mark.a, positive: mark.positive }, mark.b, image);
-  if (next === marks) return;
-  $("marks-status").textContent = describeMark(t, next.at(-1));
-  store.update({ marks: next });
-  requestRun(page);
+  return next === marks ? null : { marks: next };
 }
 
 /** A mark in words, for screen readers. */
@@ -103,15 +129,29 @@ function describeMark(t, mark) {
   return t("marks.point", { kind, x: r(mark.x), y: r(mark.y) });
 }
 
-/** Remove the last mark; segment again while something is left to segment with. */
+/** Remove the last mark; a picture is segmented again while something is left to segment with. */
 export function undoMark(page) {
   const { store, $, t } = page;
-  const { marks } = store.get();
+  const { marks, image } = store.get();
   if (!marks.length) return;
-  store.update({ marks: marks.slice(0, -1) });
+  const left = marks.slice(0, -1);
+  store.update({ marks: left, ...(left.length ? {} : { markFrame: null }) });
   $("marks-status").textContent = t("marks.removed");
-  if (hasPrompt($("prompt").value, store.get().marks)) requestRun(page);
+  if (image.kind === "video") return;
+  if (hasPrompt($("prompt").value, left)) requestRun(page);
   else store.update({ result: null });
+}
+
+/** Forget the marks and the result; a video shows itself again instead of its overlay. */
+export function clearPrompt(page) {
+  closeOverlay(page);
+  page.store.update((state) => ({
+    marks: [],
+    markFrame: null,
+    result: null,
+    errors: {},
+    ...(state.busy ? {} : { progress: null }),
+  }));
 }
 
 /** Run now, or once the run in flight has answered (clicks arriving quickly coalesce). */
@@ -130,24 +170,22 @@ async function run(page) {
   const { image, marks } = store.get();
   const prompt = $("prompt").value;
   if (!image) return showError(page, "file", noDetail("error.noImage"));
-  if (image.kind === "image" && !hasPrompt(prompt, marks))
-    return showError(page, "prompt", noDetail("error.noPrompt"));
-  store.update({ busy: true, errors: {}, progress: { status: "sending" } });
+  const video = image.kind === "video";
+  if (!hasPrompt(prompt, marks))
+    return showError(page, "prompt", noDetail(video ? "error.noVideoPrompt" : "error.noPrompt"));
+  store.update({ busy: true, errors: {}, progress: { status: "sending", video } });
   const started = performance.now();
   try {
-    const fields = requestFields(prompt, marks);
-    if (image.kind === "video") {
-      await runTask(page, fields, image);
+    if (video) {
+      await followTask(page, await submitVideo(page, image, prompt, marks));
     } else {
-      const result = await segmentImage(page, fields, image);
+      const result = await segmentImage(page, requestFields(prompt, marks), image);
       if (store.get().image === image) acceptResult(page, result, performance.now() - started, prompt, marks);
     }
   } catch (error) {
-    if (store.get().image === image) {
-      await handleError(page, error, { video: image.kind === "video", retry: () => run(page) });
-    }
+    if (store.get().image === image) await handleError(page, error, { video, retry: () => run(page) });
   } finally {
-    store.update({ busy: false, progress: null });
+    store.update((state) => ({ busy: false, progress: settledProgress(state.progress) }));
   }
   if (page.pendingRun) {
     page.pendingRun = false;
@@ -167,34 +205,32 @@ async function segmentImage({ client }, fields, image) {
   return client.segment(fields, { file: image.file });
 }
 
-async function runTask(page, fields, image) {
-  const view = await page.client.submitTask(fields, { file: image.file });
-  page.recent.remember({ id: view.task_id, name: image.name, label: image.name, status: view.status });
-  page.store.update({ recentTasks: page.recent.list() });
-  await followTask(page, view.task_id);
-}
-
-/** Follow a queued task with the progress bar, then show its result or its error. */
+/**
+ * Follow a queued task with the progress bar (a video's in frames, with a cancel button), then
+ * show its result or its error. Opening another file stops following (resolves with null).
+ */
 export async function followTask(page, taskId) {
   const { store, recent } = page;
   const { image } = store.get();
+  page.following?.abort();
+  const following = new AbortController();
+  page.following = following;
   const view = await pollTask(page.client, taskId, {
-    onProgress: (update) => store.update({ progress: { status: update.status, value: update.progress } }),
+    signal: following.signal,
+    onProgress: (update) => store.update((state) => ({ progress: taskProgress(update, state.progress) })),
   });
+  if (!view) return null;
   recent.update(taskId, { status: view.status });
   store.update({ recentTasks: recent.list() });
   if (store.get().image !== image) return view;
-  if (view.status === "succeeded" && view.result?.objects) {
+  if (view.status === "succeeded" && view.kind === "video") {
+    await showVideoResult(page, view);
+  } else if (view.status === "succeeded") {
     store.update({ result: taskResult(view), taskId });
   } else if (view.error) {
-    showError(page, "general", explainError(view.error));
+    showError(page, "general", explainError(view.error, { video: view.kind === "video" }));
   }
   return view;
-}
-
-/** A task view's result, with the task's id and links as a direct answer has them. */
-export function taskResult(view) {
-  return { ...view.result, task_id: view.task_id, links: view.links };
 }
 
 function acceptResult(page, result, roundTripMs, prompt, marks) {

@@ -89,6 +89,7 @@ export function createClient({ fetch = globalThis.fetch.bind(globalThis), getKey
     segment: (fields, source) => json("/v1/segment", { method: "POST", ...segmentBody(fields, source) }),
     submitTask: (fields, source) => json("/v1/tasks", { method: "POST", ...segmentBody(fields, source) }),
     task: (taskId) => json(`/v1/tasks/${encodeURIComponent(taskId)}`),
+    cancelTask: (taskId) => json(`/v1/tasks/${encodeURIComponent(taskId)}`, { method: "DELETE" }),
     share: (taskId, ttlS) =>
       json(`/v1/tasks/${encodeURIComponent(taskId)}/share`, {
         method: "POST",
@@ -103,19 +104,22 @@ export function createClient({ fetch = globalThis.fetch.bind(globalThis), getKey
 }
 
 /**
- * Poll a task until it finishes, reporting progress (0..1) on the way. Resolves with the last
- * task view; rejects with an ApiError if polling fails.
+ * Poll a task until it finishes, reporting each view (its progress, 0..1) on the way. Resolves
+ * with the last task view, or null once `signal` is aborted (the page moved on); rejects with
+ * an ApiError if polling fails.
  */
 export async function pollTask(
   client,
   taskId,
-  { onProgress = () => {}, intervalMs = 500, sleep = delay } = {},
+  { onProgress = () => {}, intervalMs = 500, sleep = delay, signal = null } = {},
 ) {
   for (;;) {
     const view = await client.task(taskId);
+    if (signal?.aborted) return null;
     onProgress(view);
     if (!["queued", "running"].includes(view.status)) return view;
     await sleep(intervalMs);
+    if (signal?.aborted) return null;
   }
 }
 

@@ -1,14 +1,26 @@
 // The page's entry point: builds its context, wires the controls, and starts. Everything it shows
 // comes from the service's public HTTP API.
 
-import { addMark, requestRun, saveKey, undoMark, askForKey, watchReadiness, openPicture } from "./actions.js";
+import {
+  addMark,
+  askForKey,
+  clearPrompt,
+  handleError,
+  openPicture,
+  requestRun,
+  saveKey,
+  undoMark,
+  watchReadiness,
+} from "./actions.js";
 import { copyShareLink, download, openShared, share } from "./downloads.js";
-import { loadExamples, openExample, openRecent } from "./gallery.js";
+import { loadExamples, openExample, openRecent, refreshRecent } from "./gallery.js";
 import { chooseLanguage, createTranslator, saveLanguage, savedLanguage, translatePage } from "./i18n.js";
 import { KEY_STORAGE, createPage } from "./page.js";
-import { hoverAt, render, showTextAside } from "./render.js";
+import { createPlayer } from "./player.js";
+import { hoverAt, render, renderPlayer, showTextAside } from "./render.js";
 import { createStage } from "./stage.js";
 import { toggleHidden } from "./state.js";
+import { cancelTask } from "./videotask.js";
 
 function setLanguage(page, language) {
   page.t = createTranslator(language);
@@ -49,7 +61,8 @@ function wireForm(page) {
     button.addEventListener("click", () => selectTool(page, button.dataset.tool));
   }
   $("undo").addEventListener("click", () => undoMark(page));
-  $("clear").addEventListener("click", () => store.update({ marks: [], result: null, errors: {} }));
+  $("clear").addEventListener("click", () => clearPrompt(page));
+  $("cancel").addEventListener("click", () => cancelTask(page).catch((error) => handleError(page, error)));
   $("key-button").addEventListener("click", () => askForKey(page, "", null));
   $("key-cancel").addEventListener("click", () => $("key-dialog").close());
   $("key-form").addEventListener("submit", () => saveKey(page, $("key-input").value));
@@ -70,6 +83,10 @@ function wireResults(page) {
     const id = item ? Number(item.dataset.id) : null;
     if (id !== store.get().highlight) store.update({ highlight: id });
   };
+  objects.addEventListener("click", (event) => {
+    const track = event.target.closest?.("[data-frame]");
+    if (track) page.player.showFrame(Number(track.dataset.frame));
+  });
   objects.addEventListener("mouseover", highlightFrom);
   objects.addEventListener("focusin", highlightFrom);
   objects.addEventListener("mouseleave", () => store.update({ highlight: null }));
@@ -133,6 +150,16 @@ function start() {
       },
     },
   );
+  page.player = createPlayer(
+    {
+      video: $("video"),
+      play: $("video-play"),
+      back: $("video-back"),
+      forward: $("video-forward"),
+      seek: $("video-seek"),
+    },
+    { onChange: () => renderPlayer(page) },
+  );
   page.store.subscribe((state, change) => render(page, state, change));
   wireForm(page);
   wireResults(page);
@@ -146,6 +173,7 @@ function start() {
     return;
   }
   page.store.update({ recentTasks: page.recent.list() });
+  refreshRecent(page);
   loadExamples(page);
   watchReadiness(page);
 }

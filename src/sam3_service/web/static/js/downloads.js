@@ -1,10 +1,18 @@
-// Files of a result (masks PNG, overlay PNG, result JSON), share links, and the read-only page a
-// share link opens.
+// Files of a result (masks PNG, overlay PNG, result JSON; a video's frames JSONL and overlay
+// MP4), share links, and the read-only page a share link opens.
 
-import { handleError, openPicture, showError, taskResult } from "./actions.js";
+import { handleError, openPicture, showError } from "./actions.js";
 import { explainError } from "./errors.js";
+import { taskResult } from "./state.js";
+import { showVideoResult } from "./videotask.js";
 
-const FILE_NAMES = { masks_png: "masks.png", overlay_png: "overlay.png", result_json: "result.json" };
+const FILE_NAMES = {
+  masks_png: "masks.png",
+  overlay_png: "overlay.png",
+  result_json: "result.json",
+  result_jsonl: "result.jsonl",
+  overlay_mp4: "overlay.mp4",
+};
 
 /**
  * Save one file of the result. The API's files are fetched (with the key, if any) and saved
@@ -61,7 +69,10 @@ export async function copyShareLink({ $, t }) {
   }
 }
 
-/** The read-only view of a share link: the result over its picture, without an API key. */
+/**
+ * The read-only view of a share link, without an API key: the result over its picture, or a
+ * video's overlay and tracks.
+ */
 export async function openShared(page, token) {
   const { client, store, $ } = page;
   store.update({ readOnly: true });
@@ -69,6 +80,12 @@ export async function openShared(page, token) {
   $("shared-banner").hidden = false;
   try {
     const view = await client.shared(token);
+    if (view.kind === "video") {
+      const { width, height, fps, frames } = view.result.video;
+      store.update({ image: { kind: "video", name: view.task_id, width, height, fps, frames } });
+      await showVideoResult(page, view, { auth: false });
+      return;
+    }
     const blob = await client.blob(`/v1/shared/${encodeURIComponent(token)}/image`, { auth: false });
     const file = new File([blob], view.task_id, { type: blob.type });
     const image = await openPicture(page, file, { sha256: view.result.image.sha256 });

@@ -2,9 +2,10 @@
 
 /**
  * Where an error belongs and which message explains it.
- * `field` is one of "file", "prompt", "marks", "key", "share" or "general"; `key` names an
- * interface text (see i18n.js) and `params` fills it; `detail` is the service's own words.
- * @param {import("./api.js").ApiError} error
+ * `field` is one of "file", "prompt", "marks", "options", "key", "share" or "general"; `key`
+ * names an interface text (see i18n.js) and `params` fills it; `detail` is the service's own
+ * words. With `video`, the limits of videos (length, size, codec) are explained as such.
+ * @param {import("./api.js").ApiError} error an ApiError, or a failed task's `error`
  * @param {{video?: boolean, sentKey?: boolean}} context
  */
 export function explainError(error, { video = false, sentKey = false } = {}) {
@@ -18,11 +19,11 @@ export function explainError(error, { video = false, sentKey = false } = {}) {
     case "rate_limited":
       return at("general", "error.rateLimited", { seconds: waitSeconds(error) });
     case "too_large":
-      return at("file", "error.tooLarge");
+      return video ? explainVideoSize(error, at) : at("file", "error.tooLarge");
     case "unsupported_media":
-      return at("file", video ? "error.videoComing" : "error.unsupported");
+      return video ? explainVideoFormat(error, at) : at("file", "error.unsupported");
     case "invalid_input":
-      return explainInvalidInput(error, at);
+      return video ? explainVideoInput(error, at) : explainInvalidInput(error, at);
     case "forbidden":
       return at("share", "error.forbidden");
     case "not_found":
@@ -38,12 +39,41 @@ export function explainError(error, { video = false, sentKey = false } = {}) {
   }
 }
 
+/** A video too long, too large in pixels, or too many bytes. */
+function explainVideoSize(error, at) {
+  const { duration_s: seconds, width, height } = details(error);
+  if (seconds !== undefined)
+    return at("file", "error.videoTooLong", { seconds: Math.round(seconds * 10) / 10 });
+  if (width !== undefined) return at("file", "error.videoTooBig", { width, height });
+  return at("file", "error.videoTooLarge");
+}
+
+/** A codec the service does not decode, or a file that is no readable video. */
+function explainVideoFormat(error, at) {
+  const { codec } = details(error);
+  return codec ? at("file", "error.videoCodec", { codec }) : at("file", "error.videoUnsupported");
+}
+
+function explainVideoInput(error, at) {
+  const message = error.message ?? "";
+  if (/\bprompt_frame\b/.test(message)) return at("marks", "error.videoFrame");
+  if (/\b(frame_stride|max_frames)\b/.test(message)) return at("options", "error.options");
+  if (/\bno frame\b/i.test(message)) return at("file", "error.videoEmpty");
+  if (/\bfollow one object\b|\bconcept\b/i.test(message)) return at("marks", "error.videoPrompt");
+  return explainInvalidInput(error, at);
+}
+
+/** An API error's details, or the extra fields of a failed task's `error`. */
+function details(error) {
+  return error.details ?? error;
+}
+
 function explainInvalidInput(error, at) {
   const message = error.message ?? "";
   if (/english/i.test(message)) return at("prompt", "error.english");
   if (/^prompt\b/i.test(message)) return at("prompt", "error.prompt");
   if (/\b(box|boxes|point|points)\b/i.test(message)) return at("marks", "error.marks");
-  if (/\b(image|file|upload)\b/i.test(message)) return at("file", "error.file");
+  if (/\b(image|video|file|upload)\b/i.test(message)) return at("file", "error.file");
   return at("general", "error.invalid");
 }
 

@@ -1,7 +1,8 @@
 // Pictures to open besides the reader's own: the examples, and recent tasks found again.
 
-import { followTask, handleError, openPicture, showError, taskResult } from "./actions.js";
+import { followTask, handleError, openPicture, showError } from "./actions.js";
 import { explainError } from "./errors.js";
+import { taskResult } from "./state.js";
 
 /** Fetch the list of examples (none if the service has none to offer). */
 export async function loadExamples({ client, store }) {
@@ -32,7 +33,8 @@ export async function openExample(page, name) {
 
 /**
  * Open a task from the recent list over its picture (kept in the browser), or over the
- * service's overlay where the picture was not kept; follow it while it is unfinished.
+ * service's overlay where the picture was not kept; follow it while it is unfinished. A video
+ * task comes back with its video (from the service), its progress and then its result.
  */
 export async function openRecent(page, taskId) {
   const { client, store, recent } = page;
@@ -40,6 +42,12 @@ export async function openRecent(page, taskId) {
   store.update({ errors: {} });
   try {
     const view = await client.task(taskId);
+    if (view.kind === "video") {
+      const video = await client.blob(`${view.links.task}/input`);
+      await openPicture(page, new File([video], entry.name ?? entry.label, { type: video.type }));
+      await followTask(page, taskId);
+      return;
+    }
     const blob = entry.sha256 ? await page.pictures.get(entry.sha256) : null;
     if (blob) {
       const file = new File([blob], entry.name ?? entry.label, { type: blob.type });
@@ -65,4 +73,19 @@ export async function openRecent(page, taskId) {
     }
     await handleError(page, error, { retry: () => openRecent(page, taskId) });
   }
+}
+
+/** Ask how the recent tasks left unfinished are doing: they may have ended while away. */
+export async function refreshRecent({ client, store, recent }) {
+  const unfinished = recent.list().filter((entry) => ["queued", "running"].includes(entry.status));
+  await Promise.all(
+    unfinished.map(async (entry) => {
+      try {
+        recent.update(entry.id, { status: (await client.task(entry.id)).status });
+      } catch (error) {
+        if (error.code === "not_found") recent.forget(entry.id);
+      }
+    }),
+  );
+  store.update({ recentTasks: recent.list() });
 }

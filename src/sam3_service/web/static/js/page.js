@@ -9,7 +9,7 @@ import { createStore, initialState } from "./state.js";
 
 export const KEY_STORAGE = "sam3.apiKey";
 
-/** Build the context of a page in `document`; `stage` is added once its callbacks exist. */
+/** Build the context of a page in `document`; `stage` and `player` are added once their callbacks exist. */
 export function createPage(document) {
   const storage = browserStorage();
   return {
@@ -30,8 +30,10 @@ export function createPage(document) {
     pictures: createImageStore(),
     t: createTranslator("en"),
     stage: null,
+    player: null, // the video bar (player.js), added with the stage
     layers: { result: null, all: [] }, // the decoded masks of the current result
     pendingRun: false,
+    following: null, // an AbortController that stops following the task being followed
     retryAfterKey: null,
     watchingReadiness: false,
   };

@@ -1,5 +1,5 @@
 // The picture on screen: the image or video, the mask overlay, the prompt marks, and the
-// mouse, touch and keyboard input that adds points and boxes.
+// mouse, touch and keyboard input that adds points and boxes (on a video, on the paused frame).
 
 import { paintLayers } from "./overlay.js";
 
@@ -14,7 +14,8 @@ const MARK_RADIUS_PX = 7;
  */
 export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
   const { wrap, picture, video, canvas, svg, dropzone } = elements;
-  let size = null; // {width, height} of the picture in its own pixels
+  let size = null; // {width, height} of the picture or video in its own pixels
+  let kind = "image";
   let tool = "positive";
   let interactive = false;
   let marks = [];
@@ -23,10 +24,11 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
   let cursor = null; // keyboard cross
   let anchor = null; // first corner of a keyboard box
 
-  const scale = () => (size ? size.width / Math.max(1, picture.getBoundingClientRect().width) : 1);
+  const media = () => (kind === "video" ? video : picture);
+  const scale = () => (size ? size.width / Math.max(1, media().getBoundingClientRect().width) : 1);
 
   function toPicture(event) {
-    const rect = picture.getBoundingClientRect();
+    const rect = media().getBoundingClientRect();
     return {
       x: Math.min(Math.max(((event.clientX - rect.left) * size.width) / rect.width, 0), size.width),
       y: Math.min(Math.max(((event.clientY - rect.top) * size.height) / rect.height, 0), size.height),
@@ -110,6 +112,7 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
 
   function onPointerDown(event) {
     if (!interactive || !size || event.button !== 0) return;
+    video.pause();
     wrap.setPointerCapture?.(event.pointerId);
     press = { start: toPicture(event), screen: { x: event.clientX, y: event.clientY }, dragging: false };
   }
@@ -166,6 +169,7 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
   }
 
   function placeWithKeyboard(shift) {
+    video.pause();
     if (tool !== "box") {
       onMark({ kind: "point", ...cursor, positive: tool === "positive" && !shift });
     } else if (!anchor) {
@@ -186,13 +190,29 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
   wrap.addEventListener("blur", redraw);
   new ResizeObserver(redraw).observe(wrap);
 
-  function reveal(kind) {
+  function reveal(shown) {
+    kind = shown;
     dropzone.hidden = true;
     wrap.hidden = false;
     picture.hidden = kind !== "image";
     video.hidden = kind !== "video";
     canvas.hidden = kind !== "image";
     wrap.classList.toggle("is-video", kind === "video");
+    if (kind !== "video") video.pause();
+  }
+
+  function forget() {
+    size = null;
+    cursor = null;
+    anchor = null;
+    labels = [];
+  }
+
+  function measured(width, height) {
+    size = { width, height };
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    redraw();
+    return size;
   }
 
   return {
@@ -200,32 +220,34 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
     showImage(url) {
       return new Promise((resolve, reject) => {
         picture.onload = () => {
-          size = { width: picture.naturalWidth, height: picture.naturalHeight };
-          canvas.width = size.width;
-          canvas.height = size.height;
-          svg.setAttribute("viewBox", `0 0 ${size.width} ${size.height}`);
+          canvas.width = picture.naturalWidth;
+          canvas.height = picture.naturalHeight;
           reveal("image");
-          redraw();
-          resolve(size);
+          resolve(measured(picture.naturalWidth, picture.naturalHeight));
         };
         picture.onerror = () => reject(new Error("the picture cannot be shown"));
-        size = null;
-        cursor = null;
-        anchor = null;
+        forget();
         canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
         picture.src = url;
       });
     },
-    /** Show a video (it is segmented as a task, without clicks). */
+    /** Show a video and play it, muted, in a loop; resolves with its size and duration. */
     showVideo(url) {
-      size = null;
-      video.src = url;
-      reveal("video");
-      redraw();
+      return new Promise((resolve, reject) => {
+        video.onloadedmetadata = () => {
+          const { width, height } = measured(video.videoWidth, video.videoHeight);
+          video.play().catch(() => {});
+          resolve({ width, height, duration: video.duration });
+        };
+        video.onerror = () => reject(new Error("the video cannot be shown"));
+        forget();
+        reveal("video");
+        video.src = url;
+      });
     },
-    /** Draw mask layers (see overlay.js) and their labels. */
+    /** Draw mask layers (see overlay.js) and their labels; a video has its masks drawn in. */
     drawLayers(layers, highlight, layerLabels) {
-      if (!size) return;
+      if (!size || kind === "video") return;
       const context = canvas.getContext("2d");
       const image = context.createImageData(size.width, size.height);
       paintLayers(image.data, layers, { width: size.width, highlight });
@@ -236,6 +258,10 @@ export function createStage(elements, { onMark, onHover, onUndo, onCursor }) {
     setMarks(next) {
       marks = next;
       redraw();
+    },
+    /** Fade the marks while the video shows another frame than theirs. */
+    setMarksDimmed(dimmed) {
+      svg.classList.toggle("is-elsewhere", dimmed);
     },
     setTool(next) {
       tool = next;

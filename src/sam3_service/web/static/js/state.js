@@ -10,9 +10,11 @@ export function initialState() {
   return {
     ready: false,
     readOnly: false,
-    image: null, // {url, width, height, name, file, sha256, kind: "image" | "video"}
+    image: null, // {url, width, height, name, file, sha256, kind: "image" | "video"}; a video: fps, frames
     marks: [], // clicks and boxes in the order they were made
+    markFrame: null, // the video frame the marks are on
     result: null,
+    overlayUrl: null, // a video result's overlay MP4, as the stage plays it
     taskId: null,
     hidden: new Set(),
     threshold: DEFAULT_THRESHOLD,
@@ -89,6 +91,11 @@ export function requestFields(prompt, marks) {
     fields.boxes = boxes(marks).map((b) => [b.x0, b.y0, b.x1, b.y1, ...(b.positive ? [] : [0])]);
   }
   return fields;
+}
+
+/** A task view's result, with the task's id and links as a direct answer has them. */
+export function taskResult(view) {
+  return { ...view.result, task_id: view.task_id, links: view.links };
 }
 
 /**

@@ -1,4 +1,5 @@
-// Rendering the side panel from state: objects, steps, errors, examples and recent tasks.
+// Rendering the side panel from state: objects (a video's tracks), steps, errors, examples and
+// recent tasks.
 
 import { inkFor, palette } from "./overlay.js";
 import { filterObjects } from "./state.js";
@@ -7,6 +8,7 @@ const FIELD_ERRORS = {
   file: "file-error",
   prompt: "prompt-error",
   marks: "marks-error",
+  options: "options-error",
   share: "share-error",
 };
 const FIELD_INPUTS = { file: "file", prompt: "prompt" };
@@ -57,13 +59,48 @@ export function renderObjects(list, state, t, language) {
   return { listed, belowThreshold, total: objects.length };
 }
 
+/**
+ * Rebuild the list for a video's tracks: colour, id, first and last frame, mean score. Each
+ * names its first frame (`data-frame`), where a click takes the video.
+ */
+export function renderTracks(list, tracks, t) {
+  list.replaceChildren(
+    ...tracks.map((track) => {
+      const item = document.createElement("li");
+      item.className = "object track";
+      item.dataset.id = String(track.id);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "track-name";
+      button.dataset.frame = String(track.first_frame);
+      button.setAttribute("aria-label", t("track.show", { id: track.id, first: track.first_frame }));
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.setProperty("--colour", css(colourOf(track.id)));
+      button.append(swatch, t("object.name", { id: track.id }));
+      const bar = document.createElement("span");
+      bar.className = "score-bar";
+      bar.style.setProperty("--score", String(track.mean_score));
+      const score = document.createElement("span");
+      score.className = "score";
+      score.textContent = t("track.score", { score: track.mean_score.toFixed(2) });
+      const frames = document.createElement("span");
+      frames.className = "area";
+      frames.textContent = t("track.frames", { first: track.first_frame, last: track.last_frame });
+      item.append(button, bar, score, frames);
+      return item;
+    }),
+  );
+}
+
 /** Mark the highlighted and hidden objects of the list without rebuilding it. */
 export function syncObjects(list, state) {
   for (const item of list.children) {
     const id = Number(item.dataset.id);
     item.classList.toggle("is-highlighted", state.highlight === id);
     item.classList.toggle("is-hidden", state.hidden.has(id));
-    item.querySelector("input").checked = !state.hidden.has(id);
+    const shown = item.querySelector("input");
+    if (shown) shown.checked = !state.hidden.has(id);
   }
 }
 
@@ -187,7 +224,9 @@ export function renderRecent(section, list, entries, t, language) {
       label.textContent = entry.label || entry.id;
       const meta = document.createElement("span");
       meta.className = `recent-meta status-${entry.status}`;
-      meta.textContent = `${t(`recent.status.${entry.status}`)} · ${time.format(entry.createdAt)}`;
+      const facts = [t(`recent.status.${entry.status}`), time.format(entry.createdAt)];
+      if (entry.kind === "video") facts.unshift(t("recent.video"));
+      meta.textContent = facts.join(" · ");
       button.append(label, meta);
       item.append(button);
       return item;
