@@ -267,6 +267,7 @@ def test_a_video_is_tracked_with_progress_overlay_tracks_and_files(
     overlay = decode_frames(download(page, "overlay_mp4").read_bytes())
     assert len(overlay) == 6 and overlay[0].shape == (120, 160, 3)
     assert page.is_hidden("[data-download=masks_png]")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "13-video-result")
 
     page.click("#share")
@@ -278,6 +279,7 @@ def test_a_video_is_tracked_with_progress_overlay_tracks_and_files(
     assert listed_ids(viewer) == listed_ids(page)
     assert len(read_jsonl(download(viewer, "result_jsonl").read_bytes())) == 6
     assert not viewer.is_visible("#segment-form") and not viewer.is_visible("#share")
+    screenshot(viewer, "16-video-shared", phone=False)
 
 
 def test_a_click_on_a_paused_frame_follows_that_object_found_again_and_cancelled(

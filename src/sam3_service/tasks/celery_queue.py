@@ -171,9 +171,13 @@ class CeleryWorker:
         def run_job(task: Task, task_id: str) -> None:
             self._run_job(task, task_id)
 
-        self.app.task(name=TASK_NAME, bind=True, max_retries=None, default_retry_delay=backoff_s)(
-            run_job
-        )
+        self.app.task(
+            name=TASK_NAME,
+            bind=True,
+            shared=False,  # this app's own: Celery adds shared tasks to every app
+            max_retries=None,
+            default_retry_delay=backoff_s,
+        )(run_job)
         self._process = process
         self._loop: _LoopThread | None = None  # set in a pool process once `process` is open
         self._main_pid = os.getpid()

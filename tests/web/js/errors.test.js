@@ -49,13 +49,20 @@ test("a video the service cannot read names its codec, next to the file", () => 
   const codec = videoError(415, "unsupported_media", "encoded with 'mpeg4'", { codec: "mpeg4" });
   assert.deepEqual([codec.field, codec.key, codec.params], ["file", "error.videoCodec", { codec: "mpeg4" }]);
   assert.equal(videoError(415, "unsupported_media", "no video stream").key, "error.videoUnsupported");
-  assert.equal(videoError(422, "invalid_input", "The video has no frame to segment.").key, "error.videoEmpty");
+  assert.equal(
+    videoError(422, "invalid_input", "The video has no frame to segment.").key,
+    "error.videoEmpty",
+  );
   assert.equal(explainError(error(415, "unsupported_media")).key, "error.unsupported", "a picture's stays");
 });
 
 test("a video's prompt and options errors go next to the marks and the options", () => {
   const cases = [
-    ["prompt_frame 3 is skipped by frame_stride 2: use a multiple of the stride", "marks", "error.videoFrame"],
+    [
+      "prompt_frame 3 is skipped by frame_stride 2: use a multiple of the stride",
+      "marks",
+      "error.videoFrame",
+    ],
     ["prompt_frame 90 is past the 12 frames to process", "marks", "error.videoFrame"],
     ["frame_stride: Input should be greater than or equal to 1", "options", "error.options"],
     ["to follow one object, give points and/or one positive box, no text", "marks", "error.videoPrompt"],

@@ -48,7 +48,12 @@ test("options left blank are the service's defaults", () => {
 });
 
 test("marks stay on one frame: a mark on another frame starts over", () => {
-  const first = addVideoMark({ marks: [], markFrame: null }, { kind: "point", x: 10, y: 20, positive: true }, 4, size);
+  const first = addVideoMark(
+    { marks: [], markFrame: null },
+    { kind: "point", x: 10, y: 20, positive: true },
+    4,
+    size,
+  );
   assert.deepEqual(first, { marks: [{ kind: "point", x: 10, y: 20, positive: true }], markFrame: 4 });
   const second = addVideoMark(first, { kind: "point", x: 30, y: 40, positive: false }, 4, size);
   assert.equal(second.marks.length, 2);
@@ -93,7 +98,12 @@ test("marks follow one object from their frame, and the text is set aside", () =
     { kind: "point", x: 30, y: 40, positive: false },
     { kind: "box", x0: 1, y0: 2, x1: 50, y1: 60, positive: true },
   ];
-  const fields = videoRequestFields("person", marks, { frame: 6, stride: 3, maxFrames: null, threshold: 0.5 });
+  const fields = videoRequestFields("person", marks, {
+    frame: 6,
+    stride: 3,
+    maxFrames: null,
+    threshold: 0.5,
+  });
   assert.deepEqual(fields, {
     points: [
       [10, 20, 1],

@@ -87,6 +87,7 @@ function renderMedia({ $, t }, state) {
   $("video-bar").hidden = !video;
   $("video-options").hidden = !video;
   $("threshold-note").hidden = !video || state.readOnly;
+  $("threshold-row").hidden = video && state.readOnly; // it only sets the next run's threshold
 }
 
 /** The video bar: play or pause, the frame under the playhead, and whether the marks are on it. */
@@ -108,7 +109,7 @@ export function renderPlayer({ $, t, store, player, stage }) {
   $("video-frame").textContent = marked
     ? `${place} · ${t("video.marksOn", { frame: state.markFrame })}`
     : place;
-  $("video-note").hidden = Boolean(fps) || state.readOnly || Boolean(state.overlayUrl);
+  $("video-note").hidden = Boolean(fps) || !state.image.width || state.readOnly || Boolean(state.overlayUrl);
   stage.setMarksDimmed(marked && frame !== state.markFrame);
 }
 
@@ -143,7 +144,7 @@ function renderVideoResult(page, state) {
     ? t("tracks.summary", {
         frames: result.frames_processed,
         seconds: ((result.timings_ms?.total ?? 0) / 1000).toFixed(1),
-        fps: result.frames_per_second ?? "–",
+        fps: result.frames_per_second?.toFixed(1) ?? "–",
       })
     : "";
   const notes = result ? [tracks.length ? "" : t("tracks.none"), summary] : [t("tracks.before")];

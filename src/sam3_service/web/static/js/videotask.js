@@ -39,7 +39,7 @@ export async function submitVideo(page, image, prompt, marks) {
   recent.remember({
     id: view.task_id,
     name: image.name,
-    label: `${image.name} ${summarisePrompt(prompt, marks)}`.trim(),
+    label: `${image.name} ${marks.length ? summarisePrompt("", marks) : summarisePrompt(prompt, [])}`.trim(),
     status: view.status,
     kind: "video",
   });
