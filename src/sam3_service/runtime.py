@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
 from .cache import open_cache
+from .database import upgrade_database
 from .domain import jobs
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
@@ -21,7 +22,7 @@ from .inference import Engine, Thresholds
 from .media import VideoLimits
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
-from .tasks import open_task_queue, open_task_store, upgrade_database
+from .tasks import open_task_queue, open_task_store
 from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)

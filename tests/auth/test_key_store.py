@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sam3_service.auth import SECRET_PREFIX, KeyStore, Scope, open_key_store
+from sam3_service.database import upgrade_database
 from sam3_service.errors import NotFound
-from sam3_service.tasks import upgrade_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

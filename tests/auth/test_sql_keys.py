@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from sam3_service.auth import Scope
 from sam3_service.auth.sql_keys import SqlKeyStore, api_keys
+from sam3_service.database import upgrade_database
 from sam3_service.errors import BackendUnavailable
-from sam3_service.tasks import upgrade_database
 
 
 @pytest.fixture
@@ -44,6 +44,6 @@ async def test_only_the_sha256_of_a_key_is_stored(url: str) -> None:
 
 async def test_an_unreachable_database_raises_backend_unavailable() -> None:
     store = SqlKeyStore("postgresql://nobody@127.0.0.1:1/keys")
-    with pytest.raises(BackendUnavailable, match="key database"):
+    with pytest.raises(BackendUnavailable, match="database cannot be reached"):
         await store.lookup("sam3_x")
     await store.aclose()

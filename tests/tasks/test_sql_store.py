@@ -11,9 +11,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from sam3_service.database import metadata, upgrade_database
 from sam3_service.errors import BackendUnavailable, ConfigError
-from sam3_service.tasks import TaskRecord, TaskStatus, open_task_store, upgrade_database
-from sam3_service.tasks.sql_store import SqlTaskStore, metadata
+from sam3_service.tasks import TaskRecord, TaskStatus, open_task_store
+from sam3_service.tasks.sql_store import SqlTaskStore
+
+HEAD = "0002"  # the newest revision in src/sam3_service/database/migrations/versions
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -43,15 +46,15 @@ async def test_only_one_of_many_racing_workers_starts_a_task(database_url: str) 
 def test_upgrading_again_changes_nothing(database_url: str) -> None:
     upgrade_database(database_url)
     upgrade_database(database_url)
-    assert schema_revisions(database_url) == ["0001"]
+    assert schema_revisions(database_url) == [HEAD]
 
 
 async def test_processes_starting_together_all_migrate_safely(database_url: str) -> None:
     await asyncio.gather(*(asyncio.to_thread(upgrade_database, database_url) for _ in range(4)))
-    assert schema_revisions(database_url) == ["0001"]
+    assert schema_revisions(database_url) == [HEAD]
 
 
-def test_the_migrations_build_exactly_the_tables_the_store_uses(database_url: str) -> None:
+def test_the_migrations_build_exactly_the_tables_the_stores_use(database_url: str) -> None:
     upgrade_database(database_url)
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:

@@ -25,7 +25,7 @@ _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 def open_key_store(url: str, *, default_rate_per_min: int = 60) -> KeyStore:
     """Keys in the task database at `sqlite:///path` or `postgresql+psycopg://...`, whose schema
-    must be current (`tasks.upgrade_database`). Raises ConfigError for any other URL."""
+    must be current (`database.upgrade_database`). Raises ConfigError for any other URL."""
     if urlsplit(url).scheme.partition("+")[0] not in _SQL_SCHEMES:
         raise ConfigError(f"the key database must be sqlite:// or postgresql://, got {url!r}")
     from .sql_keys import SqlKeyStore

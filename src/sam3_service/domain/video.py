@@ -287,16 +287,28 @@ async def track_video(
             Mp4Writer(overlay, width=info.width, height=info.height, fps=fps) as writer,
         ):
             output = _Output(lines, writer, media)
-            done = await _track_frames(models, session, frames, output, timer, on_progress, total)
-            with timer("track"):
-                ready = await models.run(lambda _engine: session.finish())
-            with timer("write"):
-                await output.write(ready)
+            try:
+                done = await _track_frames(
+                    models, session, frames, output, timer, on_progress, total
+                )
+                with timer("track"):
+                    ready = await models.run(lambda _engine: session.finish())
+                with timer("write"):
+                    await output.write(ready)
+            finally:
+                # A cancelled task may leave a decode or a write running on the media thread:
+                # let it end before the decoder and the writer are closed under it.
+                await _drain(media)
     finally:
         await models.run(lambda _engine: session.close())
         media.shutdown(wait=False)
     elapsed_s = time.perf_counter() - started
     return _summary(models, info, params, options, data, output, done, timer, elapsed_s)
+
+
+async def _drain(executor: ThreadPoolExecutor) -> None:
+    """Wait until the one-thread `executor` has finished what it was given before."""
+    await asyncio.shield(asyncio.get_running_loop().run_in_executor(executor, lambda: None))
 
 
 async def _track_frames(

@@ -31,7 +31,6 @@ __all__ = [
     "open_task_queue",
     "open_task_store",
     "open_task_worker",
-    "upgrade_database",
 ]
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -43,19 +42,13 @@ async def open_task_store(url: str) -> TaskStore:
 
     Raises ConfigError for any other URL, BackendUnavailable if the database cannot be reached.
     """
-    await asyncio.to_thread(upgrade_database, url)
-    from .sql_store import SqlTaskStore
-
-    return SqlTaskStore(url)
-
-
-def upgrade_database(url: str) -> None:
-    """Apply the pending schema migrations to the task database at `url` (`db upgrade`)."""
     if urlsplit(url).scheme.partition("+")[0] not in _SQL_SCHEMES:
         raise ConfigError(f"the task database must be sqlite:// or postgresql://, got {url!r}")
-    from . import sql_store
+    from ..database import upgrade_database
+    from .sql_store import SqlTaskStore
 
-    sql_store.upgrade_database(url)
+    await asyncio.to_thread(upgrade_database, url)
+    return SqlTaskStore(url)
 
 
 def open_task_queue(

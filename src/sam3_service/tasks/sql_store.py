@@ -8,73 +8,25 @@ Every call is a statement or two, so the thread hop costs little next to the que
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BackendUnavailable, ConfigError, NotFound
+from ..database import engine_for, map_errors, tasks
+from ..errors import NotFound
 from .base import MUTABLE_FIELDS, TaskRecord, TaskStatus
 
-__all__ = ["SqlTaskStore", "upgrade_database"]
-
-_MIGRATIONS = Path(__file__).with_name("migrations")
-_MIGRATION_LOCK = 0x53414D33  # "SAM3": the PostgreSQL advisory lock held while migrating
-
-
-class _UtcDateTime(sa.TypeDecorator[datetime]):
-    """Aware datetimes, stored as UTC (SQLite keeps no offset, so we add it back when reading)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-
-metadata = sa.MetaData()
-tasks = sa.Table(
-    "tasks",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("input_key", sa.String(1024), nullable=False),
-    sa.Column("params", _JSON, nullable=False),
-    sa.Column("owner", sa.String(255), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("progress", sa.Float, nullable=False),
-    sa.Column("model_version", sa.String(255)),
-    sa.Column("result_key", sa.String(1024)),
-    sa.Column("error", _JSON),
-    sa.Column("timings_ms", _JSON, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("created_at", _UtcDateTime, nullable=False),
-    sa.Column("started_at", _UtcDateTime),
-    sa.Column("finished_at", _UtcDateTime),
-    sa.Index("ix_tasks_owner_created_at", "owner", "created_at"),
-)
+__all__ = ["SqlTaskStore"]
 
 
 class SqlTaskStore:
-    """A TaskStore on a SQLAlchemy engine; the schema must be current (see `upgrade_database`)."""
+    """A TaskStore on a SQLAlchemy engine; the schema must be current (`upgrade_database`)."""
 
     def __init__(self, url: str) -> None:
-        self._engine = _engine_for(url)
+        self._engine = engine_for(url)
 
     async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
         """Insert `record`; if its id exists, return the stored one and False (idempotent)."""
@@ -122,13 +74,13 @@ class SqlTaskStore:
 
     def _create(self, record: TaskRecord, row: dict[str, Any]) -> tuple[TaskRecord, bool]:
         insert = _insert_or_ignore(self._engine.dialect.name).values(row).returning(tasks.c.id)
-        with _map_errors(), self._engine.begin() as conn:
+        with map_errors(), self._engine.begin() as conn:
             if conn.execute(insert).first() is not None:
                 return record, True
             return _fetch(conn, record.id), False
 
     def _get(self, task_id: str) -> TaskRecord:
-        with _map_errors(), self._engine.connect() as conn:
+        with map_errors(), self._engine.connect() as conn:
             return _fetch(conn, task_id)
 
     def _update(
@@ -137,7 +89,7 @@ class SqlTaskStore:
         where = [tasks.c.id == task_id]
         if expect is not None:
             where.append(tasks.c.status.in_([TaskStatus(s).value for s in expect]))
-        with _map_errors(), self._engine.begin() as conn:
+        with map_errors(), self._engine.begin() as conn:
             if values:
                 change = tasks.update().where(*where).values(values).returning(*tasks.c)
                 row = conn.execute(change).one_or_none()
@@ -149,62 +101,6 @@ class SqlTaskStore:
             return None
 
 
-def upgrade_database(url: str) -> None:
-    """Bring the schema at `url` to the newest revision; safe to run from several processes at once.
-
-    PostgreSQL migrates under an advisory lock, SQLite under its write lock, both inside one
-    transaction, so a second process waits, then finds nothing left to do.
-    """
-    engine = _engine_for(url)
-    try:
-        with _map_errors(), engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            command.upgrade(_alembic_config(conn), "head")
-    finally:
-        engine.dispose()
-
-
-def _engine_for(url: str) -> Engine:
-    """An engine for `sqlite:///path` (creating its folder) or `postgresql+psycopg://...`."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        if parsed.database in (None, "", ":memory:"):
-            raise ConfigError(f"SQLite needs a file path, got {url!r}")
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
-        sa.event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    if parsed.drivername != "postgresql+psycopg":
-        raise ConfigError(f"the task database must be sqlite:// or postgresql://, got {url!r}")
-    if "connect_timeout" not in parsed.query:
-        parsed = parsed.update_query_dict({"connect_timeout": "5"})
-    return sa.create_engine(parsed, pool_pre_ping=True)  # pre-ping: survive a server restart
-
-
-def _alembic_config(conn: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = conn
-    return config
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy emit BEGIN itself (pysqlite's own handling skips it before DDL and SELECT),
-    # and use WAL so that readers never wait for the writer.
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    # Take the write lock up front, so concurrent transactions queue on the busy timeout instead
-    # of one failing at once with "database is locked" when it turns from reader into writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def _insert_or_ignore(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(tasks).on_conflict_do_nothing(index_elements=["id"])
@@ -212,7 +108,7 @@ def _insert_or_ignore(dialect: str) -> Any:
 
 
 def _select(engine: Engine, query: sa.Select[Any]) -> list[TaskRecord]:
-    with _map_errors(), engine.connect() as conn:
+    with map_errors(), engine.connect() as conn:
         return [_to_record(row._mapping) for row in conn.execute(query)]
 
 
@@ -243,12 +139,3 @@ def _to_record(row: Any) -> TaskRecord:
     record = TaskRecord(**{column.name: row[column.name] for column in tasks.columns})
     record.status = TaskStatus(record.status)
     return record
-
-
-@contextmanager
-def _map_errors() -> Iterator[None]:
-    """Turn a lost or refused database connection into BackendUnavailable."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        raise BackendUnavailable(f"the task database cannot be reached: {exc.orig}") from exc

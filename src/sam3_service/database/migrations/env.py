@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from sam3_service.tasks.sql_store import metadata
+from sam3_service.database.schema import metadata
 
 
 def run_migrations(connection: sa.Connection) -> None:

@@ -1,0 +1,65 @@
+"""Connecting to the database: one engine recipe and one error mapping for every table's store.
+
+The engines are synchronous and callers run them in worker threads: one code path serves both
+databases with the drivers we ship (pysqlite, psycopg), and Alembic is synchronous anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from ..errors import BackendUnavailable, ConfigError
+
+__all__ = ["engine_for", "map_errors"]
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for `sqlite:///path` (creating its folder) or `postgresql+psycopg://...`.
+
+    Raises ConfigError for any other URL.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigError(f"SQLite needs a file path, got {url!r}")
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if parsed.drivername != "postgresql+psycopg":
+        raise ConfigError(f"the database must be sqlite:// or postgresql://, got {url!r}")
+    if "connect_timeout" not in parsed.query:
+        parsed = parsed.update_query_dict({"connect_timeout": "5"})
+    return sa.create_engine(parsed, pool_pre_ping=True)  # pre-ping: survive a server restart
+
+
+@contextmanager
+def map_errors() -> Iterator[None]:
+    """Turn a lost or refused database connection into BackendUnavailable."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise BackendUnavailable(f"the database cannot be reached: {exc.orig}") from exc
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's own handling skips it before DDL and SELECT),
+    # and use WAL so that readers never wait for the writer.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Take the write lock up front, so concurrent transactions queue on the busy timeout instead
+    # of one failing at once with "database is locked" when it turns from reader into writer.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
