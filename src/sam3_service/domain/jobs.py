@@ -175,7 +175,7 @@ async def run(services: Services, task_id: str, *, retry_transient: bool = False
         return
     await services.store.update(task_id, attempts=record.attempts + 1)
     try:
-        result_key = await _execute(services, record)
+        result_key, fields = await _execute(services, record)
     except TRANSIENT_ERRORS as exc:
         if not retry_transient:
             await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
@@ -189,7 +189,9 @@ async def run(services: Services, task_id: str, *, retry_transient: bool = False
         error = {"code": "internal_error", "message": "the task failed unexpectedly"}
         await _end(services, record, TaskStatus.FAILED, error=error)
     else:
-        await _end(services, record, TaskStatus.SUCCEEDED, result_key=result_key, progress=1.0)
+        await _end(
+            services, record, TaskStatus.SUCCEEDED, result_key=result_key, progress=1.0, **fields
+        )
 
 
 async def give_up(services: Services, task_id: str, error: Sam3Error) -> None:
@@ -288,13 +290,15 @@ async def wait(services: Services, task_id: str, *, timeout_s: float) -> TaskRec
         await asyncio.sleep(_POLL_S)
 
 
-async def _execute(services: Services, record: TaskRecord) -> str:
+async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[str, Any]]:
+    """Run a task; returns the key of its stored result and the record fields it sets."""
     if record.kind == video.VIDEO_KIND:
-        return await video.run_task(services, record)
+        key, summary = await video.run_task(services, record)
+        return key, _record_fields(summary)
     params = SegmentParams.model_validate(record.params)
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
-        return cached_key
+        return cached_key, {"model_version": await _model_version(services)}
     if services.models is None:
         raise Sam3Error("this process has no model to run tasks with")
     started = time.perf_counter()
@@ -319,7 +323,12 @@ async def _execute(services: Services, record: TaskRecord) -> str:
     await services.cache.set(
         _cache_key(services, record, version), key.encode(), services.result_ttl_s
     )
-    return key
+    return key, _record_fields(result)
+
+
+def _record_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """What a task record shows of its result: the model version and the stage timings."""
+    return {"model_version": result["model"]["version"], "timings_ms": result["timings_ms"]}
 
 
 async def _cached_result_key(services: Services, record: TaskRecord) -> str | None:

@@ -220,9 +220,9 @@ def frame_progress(record: TaskRecord) -> dict[str, int] | None:
     return {"done": done, "total": total}
 
 
-async def run_task(services: Services, record: TaskRecord) -> str:
+async def run_task(services: Services, record: TaskRecord) -> tuple[str, dict[str, Any]]:
     """Track through a stored video task from frame 0 and store its files; returns the key of
-    its summary. Raises TaskCancelled within a few frames of a cancellation."""
+    its summary and the summary. Raises TaskCancelled within a few frames of a cancellation."""
     if services.models is None:
         raise Sam3Error("this process has no model to run tasks with")
     params = VideoTaskParams.model_validate(record.params)
@@ -246,7 +246,7 @@ async def run_task(services: Services, record: TaskRecord) -> str:
     summary["links"] = links(record.id)
     key = result_key(record.id)
     await services.blobs.put(key, json.dumps(summary).encode(), "application/json")
-    return key
+    return key, summary
 
 
 async def track_video(

@@ -35,6 +35,8 @@ def test_submit_poll_and_download(client: TestClient) -> None:
     body = poll(client, response.headers["location"])
     assert body["status"] == "succeeded", body
     assert body["progress"] == 1.0
+    assert body["model_version"] == body["result"]["model"]["version"]
+    assert body["timings_ms"]["encode_image"] >= 0
     assert body["result"]["image"]["width"] == 330
     assert body["started_at"] and body["finished_at"]
 
