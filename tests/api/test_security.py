@@ -20,8 +20,8 @@ from sam3_service.auth import Scope
 from sam3_service.domain.models import ModelHost
 from sam3_service.runtime import open_keys
 from sam3_service.settings import Settings
-from tests.auth.servers import RedisServer, free_port
 from tests.helpers import make_settings, png_bytes
+from tests.servers import RedisServer, free_port
 
 SERVER_START_S = 90
 

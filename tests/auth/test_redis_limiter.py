@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from sam3_service.auth.redis_limiter import KEY_PREFIX, RedisRateLimiter
-from tests.auth.servers import RedisServer
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis
 
