@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import kombu
 import pytest
 import redis
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from tests.servers import (
     S3_SECRET_KEY,
     RedisServer,
     create_bucket_when_ready,
+    delete_queues,
     free_ports,
     stop,
     weed_mini_command,
@@ -165,3 +167,23 @@ def private_redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The RabbitMQ URL (SAM3_TEST_AMQP_URL overrides it); fails fast if the server is down."""
+    url = os.environ.get("SAM3_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    try:
+        with kombu.Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ at {url} is unreachable (deselect with -m 'not amqp'): {exc}")
+    return url
+
+
+@pytest.fixture
+def queue_name(amqp_url: str) -> Iterator[str]:
+    """A queue name no other test uses; the queue and its dead-letter queue go afterwards."""
+    name = f"sam3-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    delete_queues(amqp_url, name)

@@ -6,14 +6,19 @@ servers are started by the tests themselves, on free loopback ports.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import boto3
+import kombu
 import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -132,3 +137,109 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+class RabbitMQNode:
+    """A throwaway RabbitMQ node with its own ports and data: a broker that a test may stop and
+    start again without touching the machine's server. Durable queues and persistent messages
+    survive its restarts, as they would a real broker's. `remove()` deletes its data.
+
+    As root, rabbitmq-server runs as the `rabbitmq` user: its folder is made in the system's
+    temporary folder (which every user can reach), open to that user.
+    """
+
+    def __init__(self) -> None:
+        self.port, self.dist_port = free_ports(2)
+        self.node = f"sam3-test-{self.port}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.root = Path(tempfile.mkdtemp(prefix="sam3-rabbitmq-"))
+        self.root.chmod(0o777)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the node and wait until it accepts AMQP connections (about 10 s)."""
+        binary = shutil.which("rabbitmq-server")
+        if binary is None:
+            pytest.fail("rabbitmq-server is not installed (deselect with -m 'not amqp')")
+        with (self.root / "node.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary],
+                env=self._env(),
+                cwd=self.root,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 4 * SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = (self.root / "node.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"rabbitmq-server exited ({self.process.returncode}):\n{tail}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.kill()
+        pytest.fail(f"RabbitMQ did not listen on {self.port} within {4 * SERVER_START_S}s")
+
+    def stop(self) -> None:
+        """Stop the node cleanly (it writes its queues to disk), or kill it after 30 s."""
+        ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+        try:
+            subprocess.run(
+                [ctl, "-n", self.node, "stop"], env=self._env(), timeout=30, capture_output=True
+            )
+            if self.process is not None:
+                self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the node's processes, if any are left."""
+        pid_file = self.root / "mnesia" / f"{self.node}.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            pid_file.unlink(missing_ok=True)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def remove(self) -> None:
+        """Kill the node if it runs, and delete its data."""
+        self.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _env(self) -> dict[str, str]:
+        for folder in ("mnesia", "log"):  # the server drops to the `rabbitmq` user as root
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            (self.root / folder).chmod(0o777)
+        config = self.root / "rabbitmq.conf"
+        config.write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        (self.root / "plugins").write_text("[].\n")
+        (self.root / "env.conf").write_text("")  # not the machine's rabbitmq-env.conf
+        return {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONFIG_FILE": str(config),
+            "RABBITMQ_CONF_ENV_FILE": str(self.root / "env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "plugins"),
+            "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.root / "log"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_CRASH_DUMP": str(self.root / "erl_crash.dump"),
+        }
+
+
+def delete_queues(url: str, name: str) -> None:
+    """Delete the task queue `name`, its dead-letter queue `name.dead` and their exchanges."""
+    with kombu.Connection(url, connect_timeout=3) as conn:
+        channel = conn.default_channel
+        for queue in (name, f"{name}.dead"):
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)

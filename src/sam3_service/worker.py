@@ -39,6 +39,13 @@ class ServiceProcess:
         self._services: Services | None = None
         self._heartbeat: Heartbeat | None = None
 
+    @property
+    def services(self) -> Services:
+        """This process's services, once open. Raises Sam3Error before."""
+        if self._services is None:
+            raise Sam3Error("this worker process is not open")
+        return self._services
+
     async def open(self) -> None:
         """Open the backends, report `starting`, load the model, report `ready` (or `failed`)."""
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
@@ -58,20 +65,21 @@ class ServiceProcess:
             if self._heartbeat is not None:
                 await self._heartbeat.beat()  # `failed`, with the reason, for the API to show
             await self._stack.aclose()
+            self._services = self._heartbeat = None
             raise
-        await self._heartbeat.beat()
+        await heartbeat.beat()
         log.info("worker %s serves %s", self.worker_id, self.model)
 
     async def run(self, task_id: str) -> None:
         """Run one job; a transient fault is raised for the queue to retry it."""
-        await jobs.run(self._require_services(), task_id, retry_transient=True)
+        await jobs.run(self.services, task_id, retry_transient=True)
         self.jobs += 1
         if self._heartbeat is not None:
             await self._heartbeat.beat()
 
     async def give_up(self, task_id: str, error: Sam3Error) -> None:
         """Fail the task for good."""
-        await jobs.give_up(self._require_services(), task_id, error)
+        await jobs.give_up(self.services, task_id, error)
 
     async def aclose(self) -> None:
         """Stop reporting, close the backends and free the model."""
@@ -80,11 +88,6 @@ class ServiceProcess:
     def _report(self) -> WorkerReport:
         assert self._host is not None
         return report_of(self.worker_id, self._host, jobs=self.jobs)
-
-    def _require_services(self) -> Services:
-        if self._services is None:
-            raise Sam3Error("this worker process is not open")
-        return self._services
 
 
 def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 1) -> int:

@@ -18,9 +18,7 @@ from sam3_service.errors import Busy
 from sam3_service.tasks import JobHandler, TaskQueue, open_task_queue
 from sam3_service.tasks.celery_queue import CeleryQueue, CeleryWorker, declare_queues
 from sam3_service.tasks.inprocess import InProcessQueue
-from tests.tasks.celery_helpers import LoopProcess, amqp_url, consuming, queue_name
-
-__all__ = ["amqp_url", "queue_name"]
+from tests.tasks.celery_helpers import LoopProcess, consuming
 
 WAIT_S = 5
 

@@ -1,14 +1,13 @@
-"""Celery test helpers: the RabbitMQ URL, throw-away queues, and a worker on a thread."""
+"""Celery test helpers: reading queues, and a worker on a thread of the test process."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
+from amqp import Message
 from celery.app.trace import setup_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from kombu import Connection
@@ -18,50 +17,26 @@ from sam3_service.tasks import JobHandler
 from sam3_service.tasks.celery_queue import CeleryWorker, declare_queues
 
 
-@pytest.fixture(scope="session")
-def amqp_url() -> str:
-    """The RabbitMQ URL (SAM3_TEST_AMQP_URL overrides it); fails fast if the server is down."""
-    url = os.environ.get("SAM3_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:
-        pytest.fail(f"RabbitMQ at {url} is unreachable (deselect with -m 'not amqp'): {exc}")
-    return url
-
-
-@pytest.fixture
-def queue_name(amqp_url: str) -> Iterator[str]:
-    """A queue name no other test uses; the queue and its dead-letter queue go afterwards."""
-    name = f"sam3-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    delete_queues(amqp_url, name)
-
-
-def delete_queues(url: str, name: str) -> None:
-    """Delete the work and dead-letter queues `name` and `name.dead`, and their exchanges."""
-    with Connection(url, connect_timeout=3) as conn:
-        channel = conn.default_channel
-        for queue in (name, f"{name}.dead"):
-            channel.queue_delete(queue)
-            channel.exchange_delete(queue)
-
-
-def take_messages(url: str, queue: str) -> list[tuple[object, bool]]:
-    """Remove every message waiting in `queue`: (decoded body, redelivered) each."""
+def take_messages(url: str, queue: str) -> list[Message]:
+    """Remove and return every message waiting in `queue`."""
     taken = []
     with Connection(url, connect_timeout=3) as conn:
-        simple = conn.SimpleQueue(queue, no_ack=False, queue_opts={"passive": True})
-        try:
-            while True:
-                try:
-                    message = simple.get(timeout=0.5)
-                except simple.Empty:
-                    return taken
-                taken.append((message.decode(), bool(message.delivery_info.get("redelivered"))))
-                message.ack()
-        finally:
-            simple.close()
+        channel = conn.default_channel
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            taken.append(message)
+    return taken
+
+
+def hold_and_drop(url: str, queue: str) -> None:
+    """Take a message without acknowledging it, then disconnect, as a dying worker does."""
+    with Connection(url, connect_timeout=3) as conn:
+        assert conn.default_channel.basic_get(queue, no_ack=False) is not None
+
+
+def task_args(message: Message) -> list[object]:
+    """The positional arguments of a Celery task message."""
+    args, _kwargs, _embed = json.loads(message.body)
+    return list(args)
 
 
 @contextmanager
@@ -83,10 +58,9 @@ def consuming(worker: CeleryWorker) -> Iterator[None]:
             loglevel="WARNING",
             queues=[worker.queue],
             use_eventloop=False,
-        ) as controller,
+        ),
     ):
-        yield
-        controller.stop()
+        yield  # on exit, the worker's own thread stops it (within its 2 s poll)
 
 
 class LoopProcess:

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 WORKER_KEY = "workers:id:"
 STATE_KEY = "workers:state:"
-# The API's order of preference: any ready worker wins over one still loading.
-_STATES = (ModelState.READY, ModelState.STARTING, ModelState.FAILED)
+# What the API shows: any ready worker; else a failure, which a worker still loading the same
+# model is likely to meet too (both answer 503); else a worker loading.
+_STATES = (ModelState.READY, ModelState.FAILED, ModelState.STARTING)
 
 
 @dataclass
@@ -98,7 +99,7 @@ async def worker_report(cache: Cache, worker_id: str) -> WorkerReport | None:
 
 
 async def service_report(cache: Cache) -> WorkerReport | None:
-    """The report that best describes the workers: a ready one, else starting, else failed.
+    """The report that best describes the workers: a ready one, else failed, else starting.
 
     None when no worker reported within its time to live (or the cache is unreachable).
     """

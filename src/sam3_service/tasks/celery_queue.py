@@ -130,7 +130,7 @@ class CeleryQueue:
         try:
             return await asyncio.to_thread(fn)
         except _BROKER_ERRORS as exc:
-            raise BackendUnavailable(f"the task queue's broker cannot be reached: {exc}") from exc
+            raise BackendUnavailable(f"the task queue is unavailable: {exc}") from exc
 
 
 class CeleryWorker:
@@ -294,6 +294,13 @@ def declare_queues(app: Celery, queue: str) -> None:
 
 def message_count(app: Celery, queue: str) -> int:
     """How many messages wait in `queue` (not those delivered and not yet acknowledged)."""
+    try:
+        return _message_count(app, queue)
+    except _BROKER_ERRORS:  # a pooled connection that the broker dropped: once more, afresh
+        return _message_count(app, queue)
+
+
+def _message_count(app: Celery, queue: str) -> int:
     with _connection(app) as conn:
         return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
 

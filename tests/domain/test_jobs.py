@@ -1,0 +1,100 @@
+"""Jobs beyond the API tests: de-duplication of requests in flight, transient faults under a
+queue that retries, and giving a task up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sam3_service.domain import jobs
+from sam3_service.domain.models import ModelHost
+from sam3_service.domain.params import SegmentParams
+from sam3_service.domain.services import Services
+from sam3_service.errors import BackendUnavailable, Sam3Error
+from sam3_service.runtime import open_services
+from sam3_service.storage import BlobStore
+from sam3_service.tasks import TaskStatus
+from tests.helpers import make_settings, png_bytes
+
+CAT = SegmentParams(prompt="cat")
+
+
+@pytest.fixture
+async def services(
+    tiny_model_dir: Path, tmp_path: Path, shared_host: ModelHost
+) -> AsyncIterator[Services]:
+    """Embedded backends and the loaded tiny model; tasks are submitted without queueing."""
+    async with open_services(make_settings(tiny_model_dir, tmp_path), models=shared_host) as opened:
+        yield opened
+
+
+async def queued(services: Services, *, owner: str = "alice", **args: object) -> str:
+    record = await jobs.submit(
+        services, params=CAT, data=png_bytes(), owner=owner, enqueue=False, **args
+    )
+    return record.id
+
+
+async def test_the_same_request_in_flight_gets_the_first_task(services: Services) -> None:
+    first = await queued(services)
+    assert await queued(services) == first
+
+
+async def test_nobody_gets_another_owners_task(services: Services) -> None:
+    assert await queued(services, owner="alice") != await queued(services, owner="bob")
+
+
+async def test_a_callers_own_task_id_is_never_joined(services: Services) -> None:
+    await queued(services)
+    assert await queued(services, task_id="mine-0001") == "mine-0001"
+
+
+async def test_a_task_that_ended_is_not_joined(services: Services) -> None:
+    first = await queued(services)
+    await jobs.cancel(services, first)
+    assert await queued(services) != first
+
+
+class UnreachableBlobs:
+    """The blob store while S3 cannot be reached: reads fail, the rest works."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    async def get(self, key: str) -> bytes:
+        raise BackendUnavailable("S3 cannot be reached")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_transient_fault_returns_the_task_to_a_retrying_queue(
+    services: Services,
+) -> None:
+    task_id = await queued(services)
+    services.blobs = UnreachableBlobs(services.blobs)  # type: ignore[assignment]
+    with pytest.raises(BackendUnavailable):
+        await jobs.run(services, task_id, retry_transient=True)
+    record = await services.store.get(task_id)
+    assert (record.status, record.attempts) == (TaskStatus.QUEUED, 1)
+    await jobs.run(services, task_id)  # a queue that does not retry: the fault is the outcome
+    record = await services.store.get(task_id)
+    assert (record.status, record.error["code"]) == (  # type: ignore[index]
+        TaskStatus.FAILED,
+        "backend_unavailable",
+    )
+
+
+async def test_giving_up_fails_an_unfinished_task_and_frees_its_request(
+    services: Services,
+) -> None:
+    task_id = await queued(services)
+    await jobs.give_up(services, task_id, Sam3Error("the worker stopped 4 times"))
+    record = await services.store.get(task_id)
+    assert record.status is TaskStatus.FAILED
+    assert record.error == {"code": "internal_error", "message": "the worker stopped 4 times"}
+    assert await queued(services) != task_id
+    await jobs.give_up(services, task_id, Sam3Error("again"))  # a finished task stays as it is
+    assert (await services.store.get(task_id)).error == record.error

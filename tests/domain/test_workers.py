@@ -1,0 +1,78 @@
+"""The workers' shared state: what a heartbeat publishes, and what the API reads back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from sam3_service.cache.memory import MemoryCache
+from sam3_service.domain.models import ModelState
+from sam3_service.domain.workers import (
+    Heartbeat,
+    WorkerReport,
+    publish,
+    ready_model_version,
+    service_report,
+    worker_report,
+)
+
+
+def report(worker_id: str, state: ModelState, *, version: str = "v1") -> WorkerReport:
+    model = {"name": "tiny", "version": version, "random": True, "device": "cpu", "dtype": "f32"}
+    return WorkerReport(
+        worker_id=worker_id,
+        state=state,
+        reason="" if state is ModelState.READY else f"{state.value} for a reason",
+        model=model if state is ModelState.READY else None,
+        heartbeat_at=time.time(),
+    )
+
+
+def test_a_report_survives_its_json() -> None:
+    original = report("host-1", ModelState.READY)
+    assert WorkerReport.from_json(original.to_json()) == original
+
+
+async def test_the_api_shows_a_ready_worker_else_a_failed_one_else_one_starting() -> None:
+    cache = MemoryCache()
+    assert await service_report(cache) is None
+    assert await ready_model_version(cache) is None
+    for worker_id, state in [("a", ModelState.STARTING), ("b", ModelState.FAILED)]:
+        await publish(cache, report(worker_id, state), ttl_s=10)
+        assert (await service_report(cache)).state is state  # type: ignore[union-attr]
+    await publish(cache, report("c", ModelState.READY, version="v2"), ttl_s=10)
+    assert (await service_report(cache)).worker_id == "c"  # type: ignore[union-attr]
+    assert await ready_model_version(cache) == "v2"
+
+
+async def test_reports_expire_when_their_worker_stops_beating() -> None:
+    cache = MemoryCache()
+    await publish(cache, report("a", ModelState.READY), ttl_s=0.05)
+    await asyncio.sleep(0.1)
+    assert await service_report(cache) is None
+    assert await worker_report(cache, "a") is None
+
+
+async def test_a_heartbeat_beats_until_it_ends_then_withdraws_its_worker() -> None:
+    cache = MemoryCache()
+    beats = 0
+
+    def current() -> WorkerReport:
+        nonlocal beats
+        beats += 1
+        return report("w", ModelState.READY)
+
+    async with Heartbeat(cache, current, interval_s=0.02) as heartbeat:
+        await asyncio.sleep(0.15)
+        assert await worker_report(cache, "w") is not None
+    assert beats >= 4
+    assert heartbeat.ttl_s == pytest.approx(0.06)
+    assert await worker_report(cache, "w") is None
+    assert await service_report(cache) is not None  # the shared key expires by itself
+
+
+def test_a_heartbeat_needs_a_positive_interval() -> None:
+    with pytest.raises(ValueError):
+        Heartbeat(MemoryCache(), lambda: report("w", ModelState.READY), interval_s=0)
