@@ -31,6 +31,7 @@ from tests.servers import (
     create_bucket_when_ready,
     delete_queues,
     free_ports,
+    fresh_database,
     stop,
     weed_mini_command,
 )
@@ -97,16 +98,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """The URL of a new, empty database, dropped after the test."""
-    name = f"sam3_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(postgres_admin_url).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database(postgres_admin_url, "sam3_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 import kombu
 import pytest
+import sqlalchemy as sa
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -243,3 +247,18 @@ def delete_queues(url: str, name: str) -> None:
         for queue in (name, f"{name}.dead"):
             channel.queue_delete(queue)
             channel.exchange_delete(queue)
+
+
+@contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

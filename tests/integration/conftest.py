@@ -9,27 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from sam3_service.api.app import create_app
 from tests.integration.stack import Stack
-from tests.servers import S3_BUCKET, RabbitMQNode, RedisServer
+from tests.servers import S3_BUCKET, RabbitMQNode, RedisServer, fresh_database
 
 
 @pytest.fixture(scope="package")
 def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A new PostgreSQL database for the package, dropped afterwards."""
-    name = f"sam3_integration_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(postgres_admin_url).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database(postgres_admin_url, "sam3_integration") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
