@@ -171,6 +171,8 @@ def test_one_image_encoding_serves_every_prompt_and_head(
     )
     assert engine.stats.vision_encoder_runs == 1
     assert engine.stats.vision_cache_hits == 2
+    # The head's neck is cached too: a second concept prompt runs no image encoding at all.
+    assert second.timings_ms.get("encode_image", 0.0) < first.timings_ms["encode_image"] / 10
 
 
 def test_text_encoding_is_cached(

@@ -6,9 +6,10 @@ import gc
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -134,14 +135,17 @@ class Sam3Engine:
         timer = _Timer(self.device)
         with self._lock, torch.inference_mode():
             heads = self._loaded()
-            hidden, hit = self._backbone(heads, image, image_sha256, timer)
             if mode is PromptMode.CONCEPT:
+                neck = partial(self._detector_features, heads.detector)
+                features, hit = self._features(heads, image, image_sha256, "detector", neck, timer)
                 detections = self._concept(
-                    heads, hidden, prompt, thresholds, (height, width), timer
+                    heads, features, prompt, thresholds, (height, width), timer
                 )
             else:
+                neck = partial(self._tracker_embeddings, heads.tracker)
+                features, hit = self._features(heads, image, image_sha256, "tracker", neck, timer)
                 detections = self._interactive(
-                    heads, hidden, prompt, thresholds, (height, width), timer
+                    heads, features, prompt, thresholds, (height, width), timer
                 )
         return Segmentation(detections, width, height, timer.ms, vision_cache_hit=hit)
 
@@ -179,6 +183,31 @@ class Sam3Engine:
             raise ModelNotReady("the SAM 3 engine is closed")
         return self._heads
 
+    def _features(
+        self,
+        heads: _Heads,
+        image: Image.Image,
+        image_sha256: str,
+        head: str,
+        neck: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
+        timer: _Timer,
+    ) -> tuple[tuple[torch.Tensor, ...], bool]:
+        """A head's image features (the shared ViT, then the head's neck), cached per image.
+
+        Both the ViT output and each head's neck output are kept, so a second prompt on an
+        image skips the whole image encoder, and a prompt for the other head skips the ViT.
+        """
+        key = (image_sha256, head)
+        cached = self._vision_cache.get(key)
+        if cached is not None:
+            self.stats.vision_cache_hits += 1
+            return cached, True
+        hidden, hit = self._backbone(heads, image, image_sha256, timer)
+        with timer("encode_image"):
+            features = neck(hidden)
+        self._vision_cache.put(key, features)
+        return features, hit
+
     def _backbone(
         self, heads: _Heads, image: Image.Image, image_sha256: str, timer: _Timer
     ) -> tuple[torch.Tensor, bool]:
@@ -200,7 +229,7 @@ class Sam3Engine:
     def _concept(
         self,
         heads: _Heads,
-        hidden: torch.Tensor,
+        features: tuple[torch.Tensor, ...],
         prompt: Prompt,
         thresholds: Thresholds,
         size: tuple[int, int],
@@ -208,8 +237,10 @@ class Sam3Engine:
     ) -> list[Detection]:
         with timer("preprocess"):
             inputs = self._concept_inputs(prompt, size)
-        with timer("encode_image"):
-            vision = self._detector_features(heads.detector, hidden)
+        levels = len(features) // 2
+        vision = Sam3VisionEncoderOutput(
+            fpn_hidden_states=features[:levels], fpn_position_encoding=features[levels:]
+        )
         with timer("encode_prompt"):
             input_ids = inputs.pop("input_ids")
             text = self._text_features(heads.detector, input_ids, inputs["attention_mask"])
@@ -240,16 +271,13 @@ class Sam3Engine:
 
     def _detector_features(
         self, detector: Sam3Model, hidden: torch.Tensor
-    ) -> Sam3VisionEncoderOutput:
-        """`Sam3Model.get_vision_features`, from the backbone output."""
+    ) -> tuple[torch.Tensor, ...]:
+        """`Sam3Model.get_vision_features` from the backbone output, flattened: the FPN levels,
+        then their position encodings (all the detector reads of it)."""
         fpn_hidden_states, fpn_position_encoding = detector.vision_encoder.neck(
             self._spatial(hidden)
         )
-        return Sam3VisionEncoderOutput(
-            last_hidden_state=hidden,
-            fpn_hidden_states=fpn_hidden_states,
-            fpn_position_encoding=fpn_position_encoding,
-        )
+        return (*fpn_hidden_states, *fpn_position_encoding)
 
     def _text_features(
         self, detector: Sam3Model, input_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -269,7 +297,7 @@ class Sam3Engine:
     def _interactive(
         self,
         heads: _Heads,
-        hidden: torch.Tensor,
+        embeddings: tuple[torch.Tensor, ...],
         prompt: Prompt,
         thresholds: Thresholds,
         size: tuple[int, int],
@@ -277,8 +305,6 @@ class Sam3Engine:
     ) -> list[Detection]:
         with timer("preprocess"):
             inputs = self._interactive_inputs(prompt, size)
-        with timer("encode_image"):
-            embeddings = self._tracker_embeddings(heads.tracker, hidden)
         # The tracker encodes its prompt inside the decoder call: that time counts as decode.
         with timer("decode"):
             ambiguous = len(prompt.points) == 1 and not prompt.boxes and prompt.mask is None
@@ -306,7 +332,7 @@ class Sam3Engine:
 
     def _tracker_embeddings(
         self, tracker: Sam3TrackerModel, hidden: torch.Tensor
-    ) -> list[torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         """`Sam3TrackerModel.get_image_embeddings`, from the backbone output.
 
         The library runs a fourth (0.5x) FPN level, adds `no_memory_embedding` to it and then
@@ -315,7 +341,7 @@ class Sam3Engine:
         spatial = self._spatial(hidden)
         high, mid, low = (layer(spatial) for layer in tracker.vision_encoder.neck.fpn_layers[:3])
         decoder = tracker.mask_decoder
-        return [decoder.conv_s0(high), decoder.conv_s1(mid), low]
+        return (decoder.conv_s0(high), decoder.conv_s1(mid), low)
 
     def _best_mask(
         self,
