@@ -66,6 +66,7 @@ class RequestIdLogFilter(logging.Filter):
 def configure_logging(level: str) -> None:
     """Log to stderr (unless logging is set up already) with each line's request id."""
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RequestIdLogFilter) for f in handler.filters):
             handler.addFilter(RequestIdLogFilter())
