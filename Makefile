@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks deploy
 	$(BIN)/ruff format --check src tests benchmarks deploy
 	$(BIN)/lint-imports
+	$(BIN)/mypy src/sam3_service
 
 test: lint
 	node --test tests/web/js/

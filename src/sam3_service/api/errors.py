@@ -61,8 +61,10 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500 and not isinstance(exc, ModelNotReady | Busy | BackendUnavailable):
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
     headers = {}
-    if isinstance(exc, RateLimited | Busy):
-        headers["Retry-After"] = str(max(1, round(float(exc.details.get("retry_after", 1)))))
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    elif isinstance(exc, Busy):
+        headers["Retry-After"] = "1"
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers
     )

@@ -151,8 +151,10 @@ def build_prompt(
         raise InvalidInput("empty prompt: give a text prompt, boxes, points or a mask")
     return Prompt(
         text=params.prompt,
-        boxes=tuple(Box(*b[:4], positive=len(b) == 4 or b[4] == 1) for b in params.boxes),
-        points=tuple(Point(*p[:2], positive=len(p) == 2 or p[2] == 1) for p in params.points),
+        boxes=tuple(
+            Box(b[0], b[1], b[2], b[3], positive=len(b) == 4 or b[4] == 1) for b in params.boxes
+        ),
+        points=tuple(Point(p[0], p[1], positive=len(p) == 2 or p[2] == 1) for p in params.points),
         mask=mask,
         mode=params.mode,
     )

@@ -6,7 +6,7 @@ import gc
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -99,7 +99,8 @@ class Sam3Engine:
             dtype=str(self.dtype).removeprefix("torch."),
         )
         self.stats = EngineStats()
-        self._vision_cache: FeatureCache[torch.Tensor] = FeatureCache(vision_cache_bytes)
+        # Per image: the ViT output `(hidden,)` and each head's neck output, by bytes.
+        self._vision_cache: FeatureCache[Sequence[torch.Tensor]] = FeatureCache(vision_cache_bytes)
         self._text_cache: FeatureCache[torch.Tensor] = FeatureCache(
             text_cache_entries, weigh=count_one
         )
@@ -201,7 +202,7 @@ class Sam3Engine:
         cached = self._vision_cache.get(key)
         if cached is not None:
             self.stats.vision_cache_hits += 1
-            return cached, True
+            return tuple(cached), True
         hidden, hit = self._backbone(heads, image, image_sha256, timer)
         with timer("encode_image"):
             features = neck(hidden)
@@ -216,14 +217,14 @@ class Sam3Engine:
         cached = self._vision_cache.get(key)
         if cached is not None:
             self.stats.vision_cache_hits += 1
-            return cached, True
+            return cached[0], True
         with timer("preprocess"):
             pixels = self.processor.image_processor(images=image, return_tensors="pt")
             pixel_values = pixels["pixel_values"].to(self.device, self.dtype)
         with timer("encode_image"):
             hidden = heads.detector.vision_encoder.backbone(pixel_values).last_hidden_state
         self.stats.vision_encoder_runs += 1
-        self._vision_cache.put(key, hidden)
+        self._vision_cache.put(key, (hidden,))
         return hidden, False
 
     def _concept(
