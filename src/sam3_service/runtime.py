@@ -130,7 +130,8 @@ async def open_services(
             keys=keys,
             limiter=limiter,
         )
-        services.queue = await _open_queue(settings, stack, _job_runner(services))
+        wait_s = settings.task_soft_time_limit_s
+        services.queue = await _open_queue(settings, stack, _job_runner(services, wait_s))
         if not settings.broker_url and models is not None:  # the embedded queue kept nothing
             await jobs.requeue_unfinished(services, limit=settings.max_queue_depth)
         yield services
@@ -162,8 +163,13 @@ def _open_auth(settings: Settings, stack: AsyncExitStack) -> tuple[KeyStore, Rat
     return keys, limiter
 
 
-def _job_runner(services: Services) -> JobHandler:
+def _job_runner(services: Services, wait_s: float) -> JobHandler:
+    """The embedded queue's job: like a Celery worker, which takes tasks only once its model is
+    loaded, it waits (at most `wait_s`, the task's time limit) for a model still loading."""
+
     async def run(task_id: str) -> None:
+        if services.models is not None:
+            await services.models.until_loaded(wait_s)
         await jobs.run(services, task_id)
 
     return run

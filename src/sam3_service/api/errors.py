@@ -29,6 +29,8 @@ from ..errors import (
 
 log = logging.getLogger(__name__)
 
+MODEL_LOADING_RETRY_AFTER_S = 5
+
 STATUS: dict[type[Sam3Error], int] = {
     InvalidInput: 422,
     UnsupportedMedia: 415,
@@ -65,6 +67,8 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     elif isinstance(exc, Busy):
         headers["Retry-After"] = "1"
+    elif isinstance(exc, ModelNotReady) and exc.details.get("state") == "starting":
+        headers["Retry-After"] = str(MODEL_LOADING_RETRY_AFTER_S)
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers
     )

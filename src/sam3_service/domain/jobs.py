@@ -265,6 +265,8 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
             "GET /v1/tasks/{task_id} (its progress counts frames) for the result"
         )
     inline = services.models is not None
+    if services.models is not None:
+        services.models.engine()  # raises ModelNotReady while loading: no task is recorded
     record, created = await _submit(services, enqueue=not inline, **submit_args)
     if inline and created and record.status is TaskStatus.QUEUED:
         await run(services, record.id)

@@ -16,6 +16,7 @@ from ..inference.base import Engine, ModelInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_LOAD_POLL_S = 0.1
 
 
 class ModelState(StrEnum):
@@ -71,6 +72,16 @@ class ModelHost:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading ended (ready or failed); False on timeout."""
         return self._loaded.wait(timeout)
+
+    async def until_loaded(self, timeout_s: float) -> bool:
+        """Wait, without blocking the event loop, until loading ended (ready or failed), at
+        most `timeout_s`; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while not self._loaded.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(_LOAD_POLL_S)
+        return True
 
     def engine(self) -> Engine:
         """The loaded engine. Raises ModelNotReady while starting or after a failed load."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,22 @@ def test_starting_then_ready(tmp_path: Path, tiny_model_dir: Path, shared_host: 
         )
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "model_not_ready"
+        assert response.headers["Retry-After"] == "5"
+        queued = client.post(
+            "/v1/tasks",
+            files={"file": ("x.png", png_bytes(), "image/png")},
+            data={"points": "[[40, 50]]"},
+        )
+        assert queued.status_code == 202
+        time.sleep(0.5)  # the embedded worker has picked it up: it waits for the model
+        assert client.get(queued.headers["Location"]).json()["status"] == "queued"
         release.set()
         wait_ready(client)
+        body = _wait_finished(client, queued.headers["Location"])
+        assert body["status"] == "succeeded", body
+        assert len(body["result"]["objects"]) == 1
+        tasks = client.get("/v1/tasks").json()["tasks"]
+        assert [t["status"] for t in tasks] == ["succeeded"]  # the refused request left none
 
 
 def test_a_model_that_cannot_load_says_how_to_fix_it(tmp_path: Path) -> None:
@@ -72,9 +87,17 @@ def test_a_hub_id_not_in_the_cache_fails_with_advice(
         assert "hf download facebook/sam3" in body["reason"]
 
 
-def _wait_not_starting(client: TestClient):
-    import time
+def _wait_finished(client: TestClient, location: str) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = client.get(location).json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"still unfinished: {body}")
 
+
+def _wait_not_starting(client: TestClient):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         response = client.get("/ready")
