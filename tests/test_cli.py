@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,39 @@ def test_bad_arguments_are_explained(tmp_path: Path, images: list[Path]) -> None
     chinese = runner.invoke(app, ["segment", str(images[0]), "--out", str(tmp_path), "-p", "猫"])
     assert chinese.exit_code != 0
     assert "English" in chinese.output
+
+
+def test_a_failing_image_does_not_stop_the_others(
+    tmp_path: Path, images: list[Path], monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    monkeypatch.setenv("SAM3_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("SAM3_DEVICE", "cpu")
+    out = tmp_path / "out"
+    # picture1 is 90 px wide: the point falls outside it, not outside picture0 (160 px).
+    args = ["segment", str(images[1]), str(images[0]), "--point", "120,50", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "picture1.png" in result.output and "outside" in result.output
+    assert "1 of 2 files failed" in result.output
+    assert len(check_outputs(out, images[0])["objects"]) == 1
+    assert not (out / "picture1.json").exists()
+
+
+def test_missing_weights_fall_back_to_the_tiny_model_as_in_make_serve(
+    tmp_path: Path, images: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAM3_MODEL", str(tmp_path / "no-such-model"))
+    monkeypatch.setenv("SAM3_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SAM3_DEVICE", "cpu")
+    monkeypatch.chdir(tmp_path)
+    args = ["segment", str(images[0]), "--point", "40,50", "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "RANDOM" in result.output
+
+    monkeypatch.setenv("SAM3_MODEL_FALLBACK_TO_TINY", "false")
+    refused = subprocess.run(
+        [sys.executable, "-m", "sam3_service", *args], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.count("Cannot load the SAM 3 model") == 1, refused.stderr  # said once

@@ -80,7 +80,7 @@ class LocalRunner:
 
     def load(self) -> str:
         """Load the model; returns a one-line description. Raises ModelNotReady."""
-        info = self._host.load_blocking().info
+        info = self._host.load_blocking(log_failure=False).info
         note = " (RANDOM weights: masks are meaningless)" if info.random else ""
         return f"{info.name} {info.version} on {info.device}/{info.dtype}{note}"
 
@@ -198,14 +198,27 @@ class Written:
     files: list[Path]
 
 
+@dataclass
+class Failed:
+    source: Path
+    message: str
+
+
 def segment_files(
     runner: Runner, paths: list[Path], params: SegmentParams, out_dir: Path
-) -> Iterator[Written]:
-    """Segment each file and write its outputs; yields after each file (for a progress bar)."""
+) -> Iterator[Written | Failed]:
+    """Segment each file and write its outputs; yields after each file (for a progress bar).
+
+    A file the service refuses (a point outside it, a corrupt picture) yields Failed, and the
+    next files are still segmented."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
         data = path.read_bytes()
-        result = runner.segment(data, params)
+        try:
+            result = runner.segment(data, params)
+        except Sam3Error as exc:
+            yield Failed(path, exc.message)
+            continue
         yield Written(path, len(result["objects"]), write_outputs(result, data, out_dir, path.stem))
 
 

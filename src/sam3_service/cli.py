@@ -130,18 +130,22 @@ def segment_command(
     if url:
         runner = RemoteRunner(url, api_key=api_key)
     else:
-        local = LocalRunner(Settings())
+        local = LocalRunner(_local_settings())
         with console.status("Loading the model..."):
             described = _or_exit(local.load)
         console.print(f"Model: {described}")
         runner = local
+    failures = 0
     try:
         if images:
-            _run_with_progress(runner, images, params, out)
+            failures += _run_with_progress(runner, images, params, out)
         for path in videos:
-            _track_with_progress(runner, path, VideoRequest(params, options), out)
+            failures += _track_with_progress(runner, path, VideoRequest(params, options), out)
     finally:
         runner.close()
+    if failures:
+        console.print(f"[bold red]{failures} of {len(files)} files failed.[/]")
+        raise typer.Exit(1)
 
 
 @app.command("build-tiny-model")
@@ -230,6 +234,15 @@ def _with_keys(call: Callable[[KeyStore], Awaitable[T]]) -> T:
     return _or_exit(lambda: asyncio.run(run()))
 
 
+def _local_settings() -> Settings:
+    """Settings for segmenting in this process: as in `make serve`, missing weights fall back
+    (loudly) to the tiny random model, unless SAM3_MODEL_FALLBACK_TO_TINY is set."""
+    settings = Settings()
+    if "model_fallback_to_tiny" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"model_fallback_to_tiny": True})
+
+
 def _parse_rate(text: str | None) -> int | None:
     if text is None:
         return None
@@ -239,10 +252,9 @@ def _parse_rate(text: str | None) -> int | None:
     return int(number)
 
 
-def _run_with_progress(
-    runner: Runner, images: list[Path], params: SegmentParams, out: Path
-) -> None:
-    from .batch import segment_files
+def _run_with_progress(runner: Runner, images: list[Path], params: SegmentParams, out: Path) -> int:
+    """Segment the images with a progress bar; returns how many failed (each one is said)."""
+    from .batch import Failed, segment_files
 
     columns = (
         TextColumn("{task.description}"),
@@ -250,19 +262,21 @@ def _run_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    failures = 0
     with Progress(*columns, console=console, disable=len(images) < 2) as progress:
         bar = progress.add_task("Segmenting", total=len(images))
-        try:
-            for written in segment_files(runner, images, params, out):
-                progress.advance(bar)
-                console.print(f"{written.source.name}: {written.objects} objects -> {out}")
-        except Sam3Error as exc:
-            console.print(f"[bold red]Error:[/] {exc.message}")
-            raise typer.Exit(1) from None
+        for done in segment_files(runner, images, params, out):
+            progress.advance(bar)
+            if isinstance(done, Failed):
+                failures += 1
+                console.print(f"[bold red]Error:[/] {done.source.name}: {done.message}")
+            else:
+                console.print(f"{done.source.name}: {done.objects} objects -> {out}")
+    return failures
 
 
-def _track_with_progress(runner: Runner, path: Path, request: VideoRequest, out: Path) -> None:
-    """Track through one video with a progress bar of its frames."""
+def _track_with_progress(runner: Runner, path: Path, request: VideoRequest, out: Path) -> int:
+    """Track through one video with a progress bar of its frames; returns 1 if it failed."""
     from .batch import VideoFiles
 
     columns = (
@@ -283,9 +297,10 @@ def _track_with_progress(runner: Runner, path: Path, request: VideoRequest, out:
             summary = runner.track_video(path, request, VideoFiles.named(out, path.stem), advance)
         except Sam3Error as exc:
             console.print(f"[bold red]Error:[/] {path.name}: {exc.message}")
-            raise typer.Exit(1) from None
+            return 1
     tracks, frames = len(summary["tracks"]), summary["frames_processed"]
     console.print(f"{path.name}: {tracks} objects tracked over {frames} frames -> {out}")
+    return 0
 
 
 def _parse_coords(text: str, count: int, option: str) -> list[float]:

@@ -64,9 +64,10 @@ class ModelHost:
         """Begin loading on a background thread; returns at once."""
         threading.Thread(target=self._load_now, name="sam3-model-loader", daemon=True).start()
 
-    def load_blocking(self) -> Engine:
-        """Load on this thread (the CLI's path) and return the engine, or raise ModelNotReady."""
-        self._load_now()
+    def load_blocking(self, *, log_failure: bool = True) -> Engine:
+        """Load on this thread (the CLI's path) and return the engine, or raise ModelNotReady
+        (and log it, unless the caller says it itself)."""
+        self._load_now(report=log_failure)
         return self.engine()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -116,13 +117,14 @@ class ModelHost:
             self._engine.close()
             self._engine = None
 
-    def _load_now(self) -> None:
+    def _load_now(self, *, report: bool = True) -> None:
         try:
             engine = self._load()
         except Exception as exc:  # any load failure is reported through /ready, not raised
             self._state = ModelState.FAILED
             self._reason = str(exc)
-            log.error("The model %r could not be loaded:\n%s", self.name, exc)
+            if report:
+                log.error("The model %r could not be loaded:\n%s", self.name, exc)
         else:
             self._engine = engine
             self.load_seconds = time.monotonic() - self._started
