@@ -13,6 +13,7 @@ from ..domain.models import ModelHost
 from ..domain.services import Services
 from ..runtime import open_services
 from ..settings import Settings
+from .docs import install_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .metrics import install_metrics
@@ -44,9 +45,12 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves them, without a CDN
+        redoc_url=None,
         dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
     install_error_handlers(app)
+    install_docs(app)
     # A base64 JSON body is 4/3 of the file, plus room for the prompt fields. Only
     # POST /v1/tasks takes videos, which have their own limit.
     video_body = max(settings.max_upload_bytes, settings.max_video_bytes) * 4 // 3 + (1 << 20)
