@@ -57,6 +57,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through configure_logging: with request ids
     )
 
 

@@ -115,6 +115,27 @@ def test_the_log_line_of_an_unexpected_error_carries_its_id(
     assert getattr(record, "request_id", None) == response.headers["x-request-id"]
 
 
+def test_the_log_lines_of_refused_requests_carry_their_ids(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = {"content-type": "text/plain"}
+    with caplog.at_level(logging.WARNING, logger="sam3_service.api"):
+        answers = {
+            404: client.get("/v1/tasks/unknown", headers={"X-Request-ID": "r-404"}),
+            415: client.post(
+                "/v1/segment", content=b"x", headers={"X-Request-ID": "r-415", **text}
+            ),
+            422: client.get("/v1/tasks?limit=0", headers={"X-Request-ID": "r-422"}),
+            413: client.post(
+                "/v1/segment", content=b"x" * (2 << 20), headers={"X-Request-ID": "r-413"}
+            ),
+        }
+    for status, response in answers.items():
+        assert response.status_code == status, response.text
+        [record] = [r for r in caplog.records if getattr(r, "request_id", "") == f"r-{status}"]
+        assert record.levelname == "WARNING" and record.getMessage().startswith(f"{status} ")
+
+
 def test_configure_logging_adds_one_filter_per_handler() -> None:
     configure_logging("INFO")
     configure_logging("INFO")

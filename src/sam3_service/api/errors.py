@@ -53,6 +53,11 @@ def status_of(exc: Sam3Error) -> int:
     return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
 
 
+def log_client_error(method: str, path: str, status: int, code: str, message: str) -> None:
+    """One WARNING line per refused request (the request id is added by the log filter)."""
+    log.warning("%d %s on %s %s: %s", status, code, method, path, message)
+
+
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}
 
@@ -62,6 +67,8 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     if status >= 500 and not isinstance(exc, ModelNotReady | Busy | BackendUnavailable):
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
+    elif status < 500:
+        log_client_error(request.method, request.url.path, status, exc.code, exc.message)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
@@ -77,6 +84,7 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [_describe(error) for error in exc.errors()]
+    log_client_error(request.method, request.url.path, 422, "invalid_input", "; ".join(problems))
     return JSONResponse(
         error_body("invalid_input", "; ".join(problems), fields=problems), status_code=422
     )
@@ -91,6 +99,8 @@ def _describe(error: Any) -> str:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if exc.status_code < 500:
+        log_client_error(request.method, request.url.path, exc.status_code, code, str(exc.detail))
     return JSONResponse(
         error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )

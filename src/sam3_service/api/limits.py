@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TooLarge
-from .errors import error_body
+from .errors import error_body, log_client_error
 
 _SETTING = "SAM3_MAX_UPLOAD_BYTES"
 
@@ -42,7 +42,7 @@ class BodyLimitMiddleware:
         limit, setting = self.larger.get(scope["path"], (self.max_bytes, _SETTING))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, _too_large_message(limit, declared, setting))
+            await _refuse(scope, send, _too_large_message(limit, declared, setting))
             return
         received = 0
         response_started = False
@@ -65,10 +65,11 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await _refuse(send, _too_large_message(limit, received, setting))
+                await _refuse(scope, send, _too_large_message(limit, received, setting))
 
 
-async def _refuse(send: Send, message: str) -> None:
+async def _refuse(scope: Scope, send: Send, message: str) -> None:
+    log_client_error(scope["method"], scope["path"], 413, "too_large", message)
     body = json.dumps(error_body("too_large", message)).encode()
     headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
     await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -235,17 +235,16 @@ async def get(services: Services, task_id: str, *, owner: str | None = None) -> 
 
 
 async def cancel(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
-    """Cancel a queued or running task. Raises NotFound, or Conflict if it already finished."""
-    record = await get(services, task_id, owner=owner)
+    """Cancel a queued or running task. Raises NotFound, or Conflict once it finished (also
+    when it was cancelled already)."""
+    await get(services, task_id, owner=owner)
     updated = await services.store.update(
         task_id, expect=_UNFINISHED, status=TaskStatus.CANCELLED, finished_at=utcnow()
     )
     if updated is None:
         current = await services.store.get(task_id)
-        if current.status is TaskStatus.CANCELLED:
-            return current
         raise Conflict(f"task {task_id} already {current.status.value}; nothing to cancel")
-    return updated if updated else record
+    return updated
 
 
 async def load_result(services: Services, record: TaskRecord) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def test_cancel_a_queued_task(client: TestClient) -> None:
     if cancelled.status_code == 200:
         assert final["status"] == "cancelled"
         assert client.get(f"/v1/tasks/{last}/result.json").status_code == 409
+        again = client.delete(f"/v1/tasks/{last}")  # as the README says: 409 once finished
+        assert again.status_code == 409 and "already cancelled" in again.json()["error"]["message"]
     for task_id in ids[:-1]:
         poll(client, f"/v1/tasks/{task_id}")
 
