@@ -228,8 +228,11 @@ def _with_keys(call: Callable[[KeyStore], Awaitable[T]]) -> T:
     """Run `call` on the key store of SAM3_DATABASE_URL; exit 1 on our errors."""
     from .runtime import open_keys
 
+    settings = Settings()
+    console.print(f"Key database: {_database_label(settings)}", soft_wrap=True, markup=False)
+
     async def run() -> T:
-        async with open_keys(Settings()) as keys:
+        async with open_keys(settings) as keys:
             return await call(keys)
 
     return _or_exit(lambda: asyncio.run(run()))
@@ -242,6 +245,16 @@ def _local_settings() -> Settings:
     if "model_fallback_to_tiny" in settings.model_fields_set:
         return settings
     return settings.model_copy(update={"model_fallback_to_tiny": True})
+
+
+def _database_label(settings: Settings) -> str:
+    """The database URL that `keys` commands use, its password hidden, and where it comes from:
+    a server only sees keys made in its own database."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    origin = "SAM3_DATABASE_URL" if settings.database_url else "SAM3_DATA_DIR/sam3.db"
+    return f"{url} (from {origin})"
 
 
 def _parse_rate(text: str | None) -> int | None:

@@ -78,3 +78,14 @@ def test_revoking_an_unknown_key_exits_1_with_the_reason(runner: CliRunner) -> N
     result = runner.invoke(app, ["keys", "revoke", "nope"])
     assert result.exit_code == 1
     assert "no API key 'nope'" in result.stderr
+
+
+def test_each_command_says_which_database_it_uses(runner: CliRunner, tmp_path: Path) -> None:
+    for args in (["create", "--scope", "user"], ["list"]):
+        result = runner.invoke(app, ["keys", *args])
+        assert result.exit_code == 0, result.output
+        assert f"Key database: sqlite:///{tmp_path / 'sam3.db'}" in result.stderr
+    hidden = CliRunner(env={"SAM3_DATABASE_URL": "postgresql+psycopg://u:secret@127.0.0.1:1/x"})
+    result = hidden.invoke(app, ["keys", "list"])
+    assert "postgresql+psycopg://u:***@127.0.0.1:1/x (from SAM3_DATABASE_URL)" in result.stderr
+    assert "secret" not in result.output
