@@ -24,6 +24,10 @@ RANDOM_MODEL_NOTICE = (
     "This service runs a randomly initialised development model: masks are meaningless. "
     "Set SAM3_MODEL to real SAM 3 weights."
 )
+RANDOM_TEXT_SCORES = (
+    " Its text prompts score about 0.25, under the score_threshold: lower it (for example "
+    "score_threshold=0.2) to see the objects it finds."
+)
 
 
 def build_result(
@@ -53,7 +57,8 @@ def build_result(
         "timings_ms": {**extra_timings_ms, **segmentation.timings_ms},
     }
     if model.random:
-        result["warning"] = RANDOM_MODEL_NOTICE
+        text_found_nothing = params.prompt and not objects
+        result["warning"] = RANDOM_MODEL_NOTICE + (RANDOM_TEXT_SCORES if text_found_nothing else "")
     return result
 
 

@@ -171,3 +171,11 @@ def test_exif_orientation_is_applied(client: TestClient) -> None:
     )
     assert response.status_code == 200, response.text
     assert (response.json()["image"]["width"], response.json()["image"]["height"]) == (100, 200)
+
+
+def test_the_random_model_says_why_a_text_prompt_found_nothing(client: TestClient) -> None:
+    body = post_form(client, png_bytes(), prompt="cat").json()
+    assert body["objects"] == []
+    assert "score about 0.25" in body["warning"] and "score_threshold=0.2" in body["warning"]
+    lowered = post_form(client, png_bytes(), prompt="cat", score_threshold=0.2).json()
+    assert lowered["objects"] and "0.25" not in lowered["warning"]

@@ -44,7 +44,10 @@ def test_submit_poll_and_download(client: TestClient) -> None:
     assert alias["result"] == body["result"]
 
     result_json = client.get(body["links"]["result_json"])
-    assert result_json.json() == body["result"]
+    downloaded = result_json.json()
+    assert downloaded.pop("task_id") == accepted["task_id"]
+    assert downloaded.pop("links") == {k: v for k, v in body["links"].items() if v}
+    assert downloaded == body["result"]
     assert f"{accepted['task_id']}-result.json" in result_json.headers["content-disposition"]
 
     masks = Image.open(io.BytesIO(client.get(body["links"]["masks_png"]).content))

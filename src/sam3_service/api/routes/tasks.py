@@ -11,7 +11,7 @@ from ...domain import downloads, jobs
 from ...tasks.base import TaskStatus
 from ..deps import CallerDep, ServicesDep
 from ..inputs import read_segment_input
-from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView
+from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView, links_for
 
 router = APIRouter(tags=["tasks"])
 alias_router = APIRouter(tags=["tasks"])
@@ -80,9 +80,12 @@ async def cancel_task(task_id: str, services: ServicesDep, caller: CallerDep) ->
 
 @router.get("/tasks/{task_id}/result.json")
 async def download_result(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """The result JSON (COCO RLE masks) as a file."""
+    """The result JSON (COCO RLE masks) as a file, with the task's id and links, as
+    `POST /v1/segment` answers it."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return json_file(await downloads.result_json(services, record), task_id)
+    result = await downloads.result_json(services, record)
+    links = links_for(record.id, record.kind).model_dump(exclude_none=True)
+    return json_file({"task_id": record.id, **result, "links": links}, task_id)
 
 
 @router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=PNG)
