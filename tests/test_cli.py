@@ -133,3 +133,21 @@ def test_missing_weights_fall_back_to_the_tiny_model_as_in_make_serve(
     )
     assert refused.returncode == 1
     assert refused.stderr.count("Cannot load the SAM 3 model") == 1, refused.stderr  # said once
+
+
+def test_serve_with_a_broker_names_no_model_it_does_not_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setenv("SAM3_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    monkeypatch.setenv("SAM3_MODEL", "facebook/sam3")
+    monkeypatch.setenv("SAM3_MODEL_FALLBACK_TO_TINY", "true")
+    monkeypatch.setenv("SAM3_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1
+    assert "the workers (`sam3-service worker`) run the model" in result.output
+    assert "model:" not in result.output and "tiny-random" not in result.output

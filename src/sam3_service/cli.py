@@ -46,18 +46,23 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
-    spec = choose_model(settings)
-    random_note = (
-        "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
-    )
-    console.print(f"[bold]sam3-service[/] model: [cyan]{spec}[/]{random_note}")
+    if settings.broker_url:  # the API loads no model: name none
+        spec = settings.model
+        console.print(
+            "[bold]sam3-service[/] API: the workers (`sam3-service worker`) run the model"
+        )
+    else:
+        spec = choose_model(settings)
+        random_note = (
+            "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
+        )
+        console.print(f"[bold]sam3-service[/] model: [cyan]{spec}[/]{random_note}")
     console.print(f"Listening on http://{settings.host}:{settings.port}  (API docs at /docs)")
     uvicorn.run(
         create_app(settings.model_copy(update={"model": spec})),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's lines go through configure_logging: with request ids
     )
 
 

@@ -3,6 +3,8 @@ inference time, queue depth and backend failures, in a registry of each app's ow
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +13,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from sam3_service.api.app import create_app
-from sam3_service.domain.models import ModelHost
+from sam3_service.cache import open_cache
+from sam3_service.domain.models import ModelHost, ModelState
+from sam3_service.domain.workers import WorkerReport, publish
 from tests.helpers import make_settings, png_bytes
+from tests.servers import RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +121,48 @@ def test_metrics_can_be_turned_off(
     with TestClient(create_app(settings, models=shared_host)) as quiet:
         assert quiet.get("/metrics").status_code == 404
         assert quiet.get("/health").status_code == 200
+
+
+@pytest.mark.redis
+@pytest.mark.amqp
+def test_in_production_mode_the_model_metrics_come_from_the_workers(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    private_redis: RedisServer,
+    amqp_url: str,
+    queue_name: str,
+) -> None:
+    settings = make_settings(
+        tiny_model_dir,
+        tmp_path,
+        broker_url=amqp_url,
+        broker_queue=queue_name,
+        redis_url=private_redis.url,
+    )
+
+    async def report(worker_id: str, state: ModelState, calls: int, seconds: float) -> None:
+        cache = open_cache(private_redis.url)
+        beat = WorkerReport(
+            worker_id,
+            state,
+            heartbeat_at=time.time(),
+            inference_calls=calls,
+            inference_seconds=seconds,
+        )
+        await publish(cache, beat, ttl_s=30)
+        await cache.aclose()
+
+    with TestClient(create_app(settings)) as api:
+        samples = scrape(api)
+        assert [samples[("sam3_model_state", (("state", s.value),))] for s in ModelState] == [0] * 3
+        assert samples[("sam3_inference_seconds_count", ())] == 0
+        asyncio.run(report("w1", ModelState.STARTING, 0, 0.0))
+        samples = scrape(api)
+        assert samples[("sam3_model_state", (("state", "starting"),))] == 1
+        asyncio.run(report("w1", ModelState.READY, 3, 1.5))
+        asyncio.run(report("w2", ModelState.READY, 2, 0.5))
+        samples = scrape(api)
+    assert samples[("sam3_model_state", (("state", "ready"),))] == 1
+    assert samples[("sam3_model_state", (("state", "starting"),))] == 0
+    assert samples[("sam3_inference_seconds_count", ())] == 5
+    assert samples[("sam3_inference_seconds_sum", ())] == 2.0

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import Mount, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..domain import workers
 from ..domain.models import ModelState
 from ..domain.services import Services
 from ..errors import Sam3Error
@@ -170,23 +171,35 @@ async def _state_families(services: Services) -> list[Metric]:
                 value=services.limiter.failures,
             )
         )
+    families.extend(await _model_families(services))
+    return families
+
+
+async def _model_families(services: Services) -> list[Metric]:
+    """The model's state and inference time: this process's model, else the workers', as
+    their heartbeats report them (state: the best of any worker; time: summed over them)."""
     if services.models is not None:
         host = services.models
-        state = GaugeMetricFamily(
-            "sam3_model_state", "1 for the model's current state.", labels=["state"]
-        )
-        for candidate in ModelState:
-            state.add_metric([candidate.value], float(host.state is candidate))
-        families.append(state)
-        families.append(
-            SummaryMetricFamily(
-                "sam3_inference_seconds",
-                "Time the model spent on inferences in this process.",
-                count_value=host.inferences,
-                sum_value=host.inference_seconds,
-            )
-        )
-    return families
+        current: ModelState | None = host.state
+        calls, seconds = host.inferences, host.inference_seconds
+    else:
+        best = await workers.service_report(services.cache)
+        current = best.state if best else None
+        reports = await workers.live_reports(services.cache)
+        calls = sum(report.inference_calls for report in reports)
+        seconds = sum(report.inference_seconds for report in reports)
+    state = GaugeMetricFamily(
+        "sam3_model_state", "1 for the model's current state.", labels=["state"]
+    )
+    for candidate in ModelState:
+        state.add_metric([candidate.value], float(current is candidate))
+    inference = SummaryMetricFamily(
+        "sam3_inference_seconds",
+        "Time the model spent on inferences (in this process, or summed over the live workers).",
+        count_value=calls,
+        sum_value=seconds,
+    )
+    return [state, inference]
 
 
 async def _queue_depth(services: Services) -> float:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WORKER_KEY = "workers:id:"
 STATE_KEY = "workers:state:"
+INDEX_KEY = "workers:index"  # {worker id: Unix time of its last report}, for the API's metrics
 # What the API shows: any ready worker; else a failure, which a worker still loading the same
 # model is likely to meet too (both answer 503); else a worker loading.
 _STATES = (ModelState.READY, ModelState.FAILED, ModelState.STARTING)
@@ -44,6 +45,8 @@ class WorkerReport:
     jobs: int = 0  # jobs this process ran to an outcome
     inferences: int = 0  # images its engine segmented
     heartbeat_at: float = 0.0  # Unix time
+    inference_calls: int = 0  # calls on its inference thread, and their seconds
+    inference_seconds: float = 0.0
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -82,6 +85,8 @@ def report_of(worker_id: str, host: ModelHost, *, jobs: int) -> WorkerReport:
         jobs=jobs,
         inferences=inferences,
         heartbeat_at=time.time(),
+        inference_calls=host.inferences,
+        inference_seconds=host.inference_seconds,
     )
 
 
@@ -90,6 +95,29 @@ async def publish(cache: Cache, report: WorkerReport, *, ttl_s: float) -> None:
     data = report.to_json()
     await cache.set(WORKER_KEY + report.worker_id, data, ttl_s)
     await cache.set(STATE_KEY + report.state.value, data, ttl_s)
+    await _index(cache, report, ttl_s)
+
+
+async def _index(cache: Cache, report: WorkerReport, ttl_s: float) -> None:
+    """Note the worker in the index, dropping workers silent for longer than `ttl_s`.
+
+    Not atomic: a worker that two concurrent updates drop is back at its next heartbeat."""
+    data = await cache.get(INDEX_KEY)
+    index: dict[str, float] = json.loads(data) if data else {}
+    index = {worker: at for worker, at in index.items() if at >= report.heartbeat_at - ttl_s}
+    index[report.worker_id] = report.heartbeat_at
+    await cache.set(INDEX_KEY, json.dumps(index).encode(), ttl_s)
+
+
+async def live_reports(cache: Cache) -> list[WorkerReport]:
+    """The latest report of every worker that beat within its time to live."""
+    data = await cache.get(INDEX_KEY)
+    reports = []
+    for worker_id in json.loads(data) if data else {}:
+        report = await worker_report(cache, worker_id)
+        if report is not None:
+            reports.append(report)
+    return reports
 
 
 async def worker_report(cache: Cache, worker_id: str) -> WorkerReport | None:
