@@ -10,12 +10,18 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# The first run takes a few minutes: each step says what it does, and pip shows its progress.
 $(STAMP): pyproject.toml
+	@echo "==> [1/4] Creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "==> [2/4] Upgrading pip"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	@echo "==> [3/4] Installing torch and torchvision (the largest step)"
+	$(BIN)/pip install --progress-bar on torch==2.14.1 torchvision==0.29.1
+	@echo "==> [4/4] Installing sam3-service and its tools"
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "==> Ready: the command is $(BIN)/sam3-service (or run: . $(VENV)/bin/activate)"
 
 serve: $(STAMP)
 	SAM3_MODEL_FALLBACK_TO_TINY=$${SAM3_MODEL_FALLBACK_TO_TINY:-true} $(BIN)/sam3-service serve
