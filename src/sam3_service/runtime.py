@@ -22,7 +22,7 @@ from .inference import Engine, Thresholds
 from .media import VideoLimits
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
-from .tasks import open_task_queue, open_task_store
+from .tasks import open_share_store, open_task_queue, open_task_store
 from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ async def open_services(
     async with AsyncExitStack() as stack:
         store = await open_task_store(settings.resolved_database_url)
         stack.push_async_callback(store.aclose)
+        shares = open_share_store(settings.resolved_database_url)
+        stack.push_async_callback(shares.aclose)
         blobs = open_blob_store(
             settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url or None
         )
@@ -117,6 +119,7 @@ async def open_services(
             stack.callback(models.close)
         services = Services(
             store=store,
+            shares=shares,
             blobs=blobs,
             cache=cache,
             queue=None,  # type: ignore[arg-type]  # set just below: its handler needs services

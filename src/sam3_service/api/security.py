@@ -40,7 +40,7 @@ async def authenticate(
     key = await _valid_key(services.keys, bearer.credentials if bearer else api_key)
     if services.limiter is not None:
         await _count(services.limiter, key)
-    caller = Caller(owner=key.owner, admin=key.scope is Scope.ADMIN)
+    caller = Caller(owner=key.owner, admin=key.scope is Scope.ADMIN, key_id=key.id)
     request.state.caller = caller
     return caller
 
@@ -76,7 +76,7 @@ async def _valid_key(keys: KeyStore, secret: str | None) -> ApiKey:
     if key is None:
         raise Unauthorized("unknown API key")
     if key.revoked_at is not None:
-        raise Unauthorized(f"this API key was revoked on {key.revoked_at:%Y-%m-%d %H:%M} UTC")
+        raise Unauthorized("this API key was revoked")
     return key
 
 

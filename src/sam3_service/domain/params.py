@@ -67,7 +67,6 @@ class SegmentParams(BaseModel):
         default_factory=lambda: [MaskFormat.RLE],
         description="Extra mask encodings: `png` (base64 PNG per object), `polygons`.",
     )
-    mask_key: str | None = Field(None, description="Stored input mask (set by the service).")
 
     @field_validator("prompt")
     @classmethod
@@ -125,8 +124,17 @@ class SegmentParams(BaseModel):
             "score": thresholds.score,
             "mask": thresholds.mask,
             "formats": sorted(f.value for f in self.mask_format),
-            "mask_key": self.mask_key,
         }
+
+
+class TaskParams(SegmentParams):
+    """A task's stored params: the caller's, plus what the service adds (never a client)."""
+
+    mask_key: str | None = Field(None, description="The stored input mask's blob key.")
+
+    def cache_identity(self, defaults: Thresholds) -> dict[str, Any]:
+        """Everything that changes the result, the input mask included."""
+        return {**super().cache_identity(defaults), "mask_key": self.mask_key}
 
 
 def build_prompt(

@@ -9,7 +9,7 @@ from ..cache.base import Cache
 from ..inference.base import Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
-from ..tasks.base import TaskQueue, TaskStore
+from ..tasks.base import ShareStore, TaskQueue, TaskStore
 from .models import ModelHost
 
 
@@ -31,6 +31,7 @@ class Services:
     """Everything a use case needs. `models` is None where inference runs in remote workers."""
 
     store: TaskStore
+    shares: ShareStore
     blobs: BlobStore
     cache: Cache
     queue: TaskQueue

@@ -21,4 +21,5 @@ async def segment(request: Request, services: ServicesDep, caller: CallerDep) ->
     RLE mask. The same request again, or the same image with a new prompt, is answered faster."""
     segment_input = await read_segment_input(request)
     record, result = await jobs.segment_now(services, **segment_input.submit_args(caller.owner))
-    return {"task_id": record.id, **result, "links": links_for(record.id).model_dump()}
+    task_id = record.public_id
+    return {"task_id": task_id, **result, "links": links_for(task_id).model_dump()}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...domain import downloads, sharing, video
 from ..deps import CallerDep, ServicesDep
@@ -17,7 +17,18 @@ router = APIRouter(tags=["share links"])
 
 
 class ShareRequest(BaseModel):
-    ttl_s: int | None = Field(None, description="Lifetime in seconds; default SAM3_LINK_TTL_S.")
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_s: int | None = Field(
+        None,
+        ge=1,
+        le=sharing.MAX_TTL_S,
+        description="Lifetime in seconds; default SAM3_LINK_TTL_S.",
+    )
+
+
+class Withdrawn(BaseModel):
+    withdrawn: int = Field(description="How many share links of the task stopped working.")
 
 
 class ShareLink(BaseModel):
@@ -36,13 +47,21 @@ async def share_task(
 ) -> ShareLink:
     """Make a link that shows this task's result to anyone who has it, until it expires."""
     ttl_s = body.ttl_s if body and body.ttl_s is not None else services.share_ttl_s
-    share = await sharing.create(services, task_id, owner=caller.visible_owner, ttl_s=ttl_s)
+    share = await sharing.create(
+        services, task_id, owner=caller.visible_owner, key_id=caller.key_id, ttl_s=ttl_s
+    )
     return ShareLink(
         token=share.token,
         url=f"/?share={share.token}",
         api_url=f"/v1/shared/{share.token}",
         expires_at=share.expires_at,
     )
+
+
+@router.delete("/tasks/{task_id}/share")
+async def withdraw_shares(task_id: str, services: ServicesDep, caller: CallerDep) -> Withdrawn:
+    """Withdraw every share link of this task: they stop working at once."""
+    return Withdrawn(withdrawn=await sharing.delete(services, task_id, owner=caller.visible_owner))
 
 
 @router.get("/shared/{token}")
