@@ -75,6 +75,7 @@ def limits(settings: Settings) -> Limits:
     return Limits(
         max_upload_bytes=settings.max_upload_bytes,
         max_image_side=settings.max_image_side,
+        max_prompt_chars=settings.max_prompt_chars,
         max_boxes=settings.max_boxes,
         max_points=settings.max_points,
         max_video_bytes=settings.max_video_bytes,

@@ -14,11 +14,11 @@ from ..domain.services import Services
 from ..runtime import open_services
 from ..settings import Settings
 from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware
+from .limits import SMALL_BODY_BYTES, BodyLimitMiddleware
 from .metrics import install_metrics
 from .request_id import configure_logging, install_request_ids
 from .routes import admin, examples, health, segment, shares, tasks
-from .security import authenticate
+from .security import AuthMiddleware, authenticate
 
 DESCRIPTION = """Promptable segmentation of images with Meta's SAM 3.
 
@@ -47,14 +47,19 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
         dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
     install_error_handlers(app)
-    # A base64 JSON body is 4/3 of the file, plus room for the prompt fields. Only
-    # POST /v1/tasks takes videos, which have their own limit.
-    video_body = max(settings.max_upload_bytes, settings.max_video_bytes) * 4 // 3 + (1 << 20)
+    # Bodies are small, but for the two routes that take a file: a base64 JSON body is 4/3 of
+    # the file, plus room for the prompt fields. Only POST /v1/tasks takes videos.
+    image_body = settings.max_upload_bytes * 4 // 3 + SMALL_BODY_BYTES
+    video_body = max(settings.max_upload_bytes, settings.max_video_bytes) * 4 // 3
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.max_upload_bytes * 4 // 3 + (1 << 20),
-        larger={"/v1/tasks": (video_body, "SAM3_MAX_VIDEO_BYTES")},
+        max_bytes=SMALL_BODY_BYTES,
+        larger={
+            "/v1/segment": (image_body, "SAM3_MAX_UPLOAD_BYTES"),
+            "/v1/tasks": (video_body + SMALL_BODY_BYTES, "SAM3_MAX_VIDEO_BYTES"),
+        },
     )
+    app.add_middleware(AuthMiddleware)  # outside the body limit: a key is checked first
     app.include_router(health.router)
     app.include_router(segment.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")

@@ -60,6 +60,12 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     if status >= 500 and not isinstance(exc, ModelNotReady | Busy | BackendUnavailable):
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
+    return error_response(exc)
+
+
+def error_response(exc: Sam3Error) -> JSONResponse:
+    """The JSON answer to one of our errors, with its status and headers."""
+    status = status_of(exc)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import TooLarge
 from .errors import error_body
 
-_SETTING = "SAM3_MAX_UPLOAD_BYTES"
+SMALL_BODY_BYTES = 64 << 10  # every body but an upload's: prompts, options, share and key requests
 
 
 class BodyTooLarge(TooLarge):
@@ -21,8 +21,8 @@ class BodyLimitMiddleware:
     """Answer 413 before reading a body whose Content-Length is over `max_bytes`, and stop
     reading one without a length as soon as it passes `max_bytes`.
 
-    `larger` gives some paths their own limit and the setting that sets it (videos are larger
-    than images, and only `POST /v1/tasks` takes them)."""
+    `larger` gives some paths their own limit and the setting that sets it (the routes that
+    take uploads; videos are larger than images, and only `POST /v1/tasks` takes them)."""
 
     def __init__(
         self,
@@ -39,7 +39,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit, setting = self.larger.get(scope["path"], (self.max_bytes, _SETTING))
+        limit, setting = self.larger.get(scope["path"], (self.max_bytes, ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(send, _too_large_message(limit, declared, setting))
@@ -86,7 +86,5 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _too_large_message(limit: int, size: int, setting: str) -> str:
-    return (
-        f"the request body has more than {limit} bytes (at least {size}); "
-        f"the limit is set by {setting}"
-    )
+    message = f"the request body has more than {limit} bytes (at least {size})"
+    return f"{message}; the limit is set by {setting}" if setting else message

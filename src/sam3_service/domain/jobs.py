@@ -305,7 +305,7 @@ async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[st
     started = time.perf_counter()
     decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
     mask = await segment.load_mask(services, params.mask_key, decoded)
-    feature_key = segment.feature_key(record.owner, decoded.sha256)
+    feature_key = await segment.feature_key(services, record.owner, decoded.sha256)
     decode_ms = (time.perf_counter() - started) * 1000
     await services.store.update(record.id, progress=0.1)
     result = await services.models.run(

@@ -18,6 +18,8 @@ from .results import build_result
 from .services import Limits, Services
 
 IMAGE_PREFIX = "images/"
+# The owner of the public example pictures: every owner may name them by image_id.
+PUBLIC_OWNER = "examples"
 _NO_IMAGE = "no image with this image_id: upload the image again"
 MASK_PREFIX = "masks/"
 
@@ -39,8 +41,11 @@ def result_cache_key(
     return "result:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def feature_key(owner: str, image_sha256: str) -> str:
-    """The engine's feature-cache key for an owner's image: per owner, for the same reason."""
+async def feature_key(services: Services, owner: str, image_sha256: str) -> str:
+    """The engine's feature-cache key for an owner's image: per owner, for the same reason,
+    but shared for the public example pictures."""
+    if await services.store.has_upload(PUBLIC_OWNER, image_sha256):
+        owner = PUBLIC_OWNER
     return hashlib.sha256(f"{owner}\0{image_sha256}".encode()).hexdigest()
 
 
@@ -67,9 +72,10 @@ async def store_image(services: Services, data: bytes, *, owner: str) -> Decoded
 async def load_upload(services: Services, sha256: str, *, owner: str) -> DecodedImage:
     """Decode an image that `owner` uploaded earlier. Raises NotFound, the same for another
     owner's image as for one never uploaded."""
-    if not await services.store.has_upload(owner, sha256):
-        raise NotFound(_NO_IMAGE)
-    return await load_image(services, sha256)
+    for uploader in {owner, PUBLIC_OWNER}:
+        if await services.store.has_upload(uploader, sha256):
+            return await load_image(services, sha256)
+    raise NotFound(_NO_IMAGE)
 
 
 async def load_image(services: Services, sha256: str) -> DecodedImage:

@@ -19,6 +19,7 @@ class Limits:
 
     max_upload_bytes: int = 32 << 20
     max_image_side: int = 4096
+    max_prompt_chars: int = 200
     max_boxes: int = 16
     max_points: int = 32
     max_video_bytes: int = 128 << 20

@@ -31,7 +31,7 @@ MP4: dict[int | str, dict[str, Any]] = {
 async def submit_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     """Queue a segmentation; poll the `Location` (`GET /v1/tasks/{task_id}`) for the result.
     Accepts the same fields as `POST /v1/segment`; give your own `task_id` to make retries safe."""
-    segment_input = await read_segment_input(request)
+    segment_input = await read_segment_input(request, services.limits)
     record = await jobs.submit(services, **segment_input.submit_args(caller.owner))
     view = TaskView.of(record)
     return JSONResponse(
