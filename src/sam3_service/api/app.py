@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..domain.models import ModelHost
 from ..domain.services import Services
-from ..runtime import open_services
+from ..runtime import check_link_secret, open_services
 from ..settings import Settings
 from .errors import install_error_handlers
+from .headers import SecurityHeadersMiddleware
 from .limits import SMALL_BODY_BYTES, BodyLimitMiddleware
 from .metrics import install_metrics
 from .request_id import configure_logging, install_request_ids
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
 
     `models` lets a caller share an already loaded model (tests, benchmarks)."""
     settings = settings or Settings()
+    check_link_secret(settings)
     configure_logging(settings.log_level)
 
     @asynccontextmanager
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     app.include_router(admin.router, prefix="/v1")
     if settings.metrics_enabled:
         install_metrics(app)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_request_ids(app)  # outermost, so that every answer carries the id
     # Last, so that every API route above wins over a file of the same path.
     app.mount("/", StaticFiles(packages=[("sam3_service.web", "static")], html=True), name="web")
