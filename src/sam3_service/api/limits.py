@@ -45,27 +45,33 @@ class BodyLimitMiddleware:
             await _refuse(send, _too_large_message(limit, declared, setting))
             return
         received = 0
-        response_started = False
+        response_started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            # Past the limit, answer 413 at once and raise, so that reading stops: whoever
+            # catches the error (FastAPI turns it into a 400) finds its answer dropped.
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if not response_started and not refused:
+                        refused = True
+                        await _refuse(send, _too_large_message(limit, received, setting))
                     raise BodyTooLarge(_too_large_message(limit, received, setting))
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
-            if not response_started:
-                await _refuse(send, _too_large_message(limit, received, setting))
+            pass  # answered 413 already, or the answer had begun
 
 
 async def _refuse(send: Send, message: str) -> None:

@@ -192,7 +192,7 @@ def _reading() -> Iterator[None]:
         yield
     except _READ_ERRORS as exc:
         raise UnsupportedMedia(
-            f"The video could not be read ({exc}); it may be truncated or corrupt. "
+            "The video could not be read; it may be truncated or corrupt. "
             f"Send {ACCEPTED_TEXT} that is complete."
         ) from exc
 

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendUnavailable, NotFound
-from ._keys import check_key
+from ._keys import MISSING, check_key
 
 __all__ = ["S3BlobStore"]
 
@@ -138,7 +138,7 @@ def _map_errors(key: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         if _code(exc) in _MISSING:
-            raise NotFound(f"no blob {key!r}", key=key) from None
+            raise NotFound(MISSING) from None
         raise BackendUnavailable(f"S3 refused the request: {exc}", s3_code=_code(exc)) from exc
     except BotoCoreError as exc:
         raise BackendUnavailable(f"S3 cannot be reached: {exc}") from exc

@@ -24,7 +24,10 @@ class KeyRequest(BaseModel):
         description="Owner of the tasks made with the key; default: the key's id.",
     )
     rate_per_min: int | None = Field(
-        None, ge=1, description="Requests per minute; default: SAM3_DEFAULT_RATE_PER_MIN."
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Requests per minute; default: SAM3_DEFAULT_RATE_PER_MIN.",
     )
 
 
