@@ -369,3 +369,9 @@ def test_serve_closes_idle_keep_alive_connections(served: tuple[str, int]) -> No
         started = time.monotonic()
         assert conn.recv(65536) == b""  # the server closes the idle connection
         assert time.monotonic() - started < 25
+
+
+@pytest.mark.parametrize("owner", ["   ", "examples", "anonymous"])
+def test_a_reserved_or_blank_owner_is_refused(secure: TestClient, owner: str) -> None:
+    headers = key(secure, Scope.ADMIN)
+    assert_json_4xx(secure.post("/v1/admin/keys", json={"owner": owner}, headers=headers), 422)
