@@ -32,7 +32,6 @@ class KeyRequest(BaseModel):
         description="Requests per minute; default: SAM3_DEFAULT_RATE_PER_MIN.",
     )
 
-
     @field_validator("owner")
     @classmethod
     def _own_owner(cls, value: str | None) -> str | None:
