@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendUnavailable, NotFound
 from ._keys import MISSING, check_key
+
+log = logging.getLogger(__name__)
 
 __all__ = ["S3BlobStore"]
 
@@ -139,6 +142,8 @@ def _map_errors(key: str) -> Iterator[None]:
     except ClientError as exc:
         if _code(exc) in _MISSING:
             raise NotFound(MISSING) from None
-        raise BackendUnavailable(f"S3 refused the request: {exc}", s3_code=_code(exc)) from exc
+        log.warning("S3 refused a request: %s", exc)
+        raise BackendUnavailable("S3 refused the request", s3_code=_code(exc)) from exc
     except BotoCoreError as exc:
-        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from exc
+        log.warning("S3 cannot be reached: %s", exc)  # the endpoint stays in the log
+        raise BackendUnavailable("S3 cannot be reached") from exc
