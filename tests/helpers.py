@@ -16,6 +16,9 @@ from PIL import Image, ImageDraw
 
 from sam3_service.settings import Settings
 
+# What SAM3_LINK_SECRET must be with authentication on: 32 bytes or more.
+TEST_LINK_SECRET = "test-link-secret-" + "0123456789abcdef" * 2
+
 
 def make_settings(model_dir: Path, data_dir: Path, **overrides: object) -> Settings:
     return Settings(
@@ -23,7 +26,7 @@ def make_settings(model_dir: Path, data_dir: Path, **overrides: object) -> Setti
         model=str(model_dir),
         data_dir=data_dir,
         device="cpu",
-        **overrides,  # type: ignore[arg-type]
+        **({"link_secret": TEST_LINK_SECRET} | overrides),  # type: ignore[arg-type]
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -41,10 +41,12 @@ def serve(
 
     from .api.app import create_app
     from .api.request_id import configure_logging
-    from .runtime import choose_model
+    from .runtime import check_link_secret, check_listen, choose_model
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    _or_exit(lambda: check_listen(settings, settings.host))
+    _or_exit(lambda: check_link_secret(settings))
     configure_logging(settings.log_level)
     if settings.broker_url:  # the API loads no model: name none
         spec = settings.model
@@ -63,7 +65,19 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        **http_limits(settings),
     )
+
+
+def http_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's limits on slow and greedy clients (nginx in front adds timeouts on headers
+    and bodies). h11, whose header size limit uvicorn applies (httptools has none)."""
+    return {
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.http_max_header_bytes,
+        "timeout_keep_alive": settings.http_keep_alive_s,
+        "limit_concurrency": settings.http_max_connections,
+    }
 
 
 @app.command()

@@ -6,6 +6,7 @@ The only module that names concrete implementations.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -20,9 +21,9 @@ from .domain.services import Limits, Services
 from .errors import ConfigError
 from .inference import Engine, Thresholds
 from .media import VideoLimits
-from .settings import TINY_RANDOM, Settings
+from .settings import LINK_SECRET_PLACEHOLDER, MIN_LINK_SECRET_BYTES, TINY_RANDOM, Settings
 from .storage import open_blob_store
-from .tasks import open_task_queue, open_task_store
+from .tasks import open_share_store, open_task_queue, open_task_store
 from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def limits(settings: Settings) -> Limits:
     return Limits(
         max_upload_bytes=settings.max_upload_bytes,
         max_image_side=settings.max_image_side,
+        max_prompt_chars=settings.max_prompt_chars,
         max_boxes=settings.max_boxes,
         max_points=settings.max_points,
         max_video_bytes=settings.max_video_bytes,
@@ -82,9 +84,49 @@ def limits(settings: Settings) -> Limits:
             max_seconds=settings.max_video_seconds,
             max_long_side=settings.max_video_long_side,
             max_short_side=settings.max_video_short_side,
+            max_fps=settings.max_video_fps,
+            max_frames=settings.max_video_frames,
         ),
         max_video_objects=settings.max_video_objects,
     )
+
+
+def check_link_secret(settings: Settings) -> None:
+    """With authentication on, SAM3_LINK_SECRET must be a real secret of 32 bytes or more.
+    Raises ConfigError."""
+    if not settings.auth_enabled:
+        return
+    secret = settings.link_secret
+    how = "make one with `openssl rand -hex 32` and give every API replica the same"
+    if secret.strip() == LINK_SECRET_PLACEHOLDER or "openssl rand" in secret:
+        raise ConfigError(f"SAM3_LINK_SECRET is still the placeholder from deploy/: {how}")
+    if len(secret.encode()) < MIN_LINK_SECRET_BYTES:
+        raise ConfigError(
+            f"with SAM3_AUTH_ENABLED, SAM3_LINK_SECRET must have at least "
+            f"{MIN_LINK_SECRET_BYTES} bytes (it signs share links): {how}"
+        )
+
+
+def check_listen(settings: Settings, host: str) -> None:
+    """Without API keys, listen on loopback only, unless SAM3_ALLOW_ANONYMOUS says that
+    anonymous access is meant (as Redis's protected mode does). Raises ConfigError."""
+    if settings.auth_enabled or settings.allow_anonymous or _is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to listen on {host} without API keys: anyone who reaches it could use "
+        "the service. Set SAM3_AUTH_ENABLED=true (and make keys with `sam3-service keys "
+        "create`), listen on 127.0.0.1, or set SAM3_ALLOW_ANONYMOUS=true if anonymous "
+        "access is what you want"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def share_secret(settings: Settings) -> bytes:
@@ -104,6 +146,8 @@ async def open_services(
     async with AsyncExitStack() as stack:
         store = await open_task_store(settings.resolved_database_url)
         stack.push_async_callback(store.aclose)
+        shares = open_share_store(settings.resolved_database_url)
+        stack.push_async_callback(shares.aclose)
         blobs = open_blob_store(
             settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url or None
         )
@@ -117,6 +161,7 @@ async def open_services(
             stack.callback(models.close)
         services = Services(
             store=store,
+            shares=shares,
             blobs=blobs,
             cache=cache,
             queue=None,  # type: ignore[arg-type]  # set just below: its handler needs services

@@ -9,6 +9,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TINY_RANDOM = "tiny-random"
+MIN_LINK_SECRET_BYTES = 32
+# The text that deploy/ ships in place of a real SAM3_LINK_SECRET.
+LINK_SECRET_PLACEHOLDER = "the same random secret for every replica (openssl rand -hex 32)"
 
 
 class Settings(BaseSettings):
@@ -35,6 +38,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     sync_timeout_s: float = Field(120, gt=0, description="Wait of POST /v1/segment via a queue.")
+    allow_anonymous: bool = Field(
+        False,
+        description="Serve without API keys on an address other than loopback (auth off).",
+    )
+    http_keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections close after.")
+    http_max_header_bytes: int = Field(
+        16 << 10, ge=1024, description="Largest request line and headers, bytes."
+    )
+    http_max_connections: int = Field(
+        256, ge=1, description="Connections and requests at once; more get 503."
+    )
 
     # Input limits
     max_upload_bytes: int = Field(32 << 20, gt=0)
@@ -46,6 +60,10 @@ class Settings(BaseSettings):
     # Video limits (checked before a video task is queued)
     max_video_bytes: int = Field(128 << 20, gt=0, description="Largest video upload.")
     max_video_seconds: float = Field(30, gt=0, description="Longest video.")
+    max_video_fps: float = Field(60, gt=0, description="Highest frame rate of a video.")
+    max_video_frames: int = Field(
+        1800, gt=0, description="Most frames in a video (its header's count)."
+    )
     max_video_long_side: int = Field(1920, gt=0, description="1080p: 1920x1080 either way round.")
     max_video_short_side: int = Field(1080, gt=0)
     max_video_objects: int = Field(
@@ -80,7 +98,11 @@ class Settings(BaseSettings):
     default_rate_per_min: int = Field(
         60, ge=1, description="Requests per minute allowed to a new API key without --rate."
     )
-    link_secret: str = Field("", description="HMAC key for share links; empty: random per start.")
+    link_secret: str = Field(
+        "",
+        description="HMAC key for share links, 32 bytes or more (`openssl rand -hex 32`); "
+        "required with SAM3_AUTH_ENABLED, else empty means random per start.",
+    )
     link_ttl_s: int = Field(7 * 24 * 3600, gt=0)
 
     log_level: str = "INFO"

@@ -20,7 +20,7 @@ from sam3_service.auth import Scope
 from sam3_service.domain.models import ModelHost
 from sam3_service.runtime import open_keys
 from sam3_service.settings import Settings
-from tests.helpers import make_settings, png_bytes
+from tests.helpers import TEST_LINK_SECRET, make_settings, png_bytes
 from tests.servers import RedisServer, free_port
 
 SERVER_START_S = 90
@@ -261,6 +261,7 @@ def test_rate_limits_hold_across_two_api_processes(tmp_path: Path) -> None:
     redis_server.start()
     env = {
         "SAM3_AUTH_ENABLED": "true",
+        "SAM3_LINK_SECRET": TEST_LINK_SECRET,
         "SAM3_REDIS_URL": redis_server.url,
         "SAM3_DATA_DIR": str(tmp_path),
         "SAM3_MODEL": str(tmp_path / "no-model"),  # fails to load at once: /v1/tasks needs none

@@ -148,3 +148,35 @@ async def test_list_filters_by_status(store: TaskStore) -> None:
     unfinished = await store.list(statuses={TaskStatus.QUEUED, TaskStatus.RUNNING})
     assert [t.id for t in unfinished] == ["t1", "t0"]
     assert await store.list(statuses=set()) == []
+
+
+async def test_a_client_id_is_unique_per_owner_only(store: TaskStore) -> None:
+    alice, created = await store.create(record("a1", owner="alice", client_id="mine-0001"))
+    bob, bob_created = await store.create(record("b1", owner="bob", client_id="mine-0001"))
+    assert created and bob_created and (alice.id, bob.id) == ("a1", "b1")
+    again, again_created = await store.create(record("a2", owner="alice", client_id="mine-0001"))
+    assert not again_created and again.id == "a1"
+    assert (await store.find("mine-0001", owner="alice")).id == "a1"
+    assert (await store.find("mine-0001", owner="bob")).id == "b1"
+
+
+async def test_find_reaches_only_the_owners_task(store: TaskStore) -> None:
+    await store.create(record("t1", owner="alice"))
+    await store.create(record("t2", owner="alice", client_id="named-0001"))
+    assert (await store.find("t1", owner="alice")).id == "t1"
+    assert (await store.find("t1", owner=None)).id == "t1"  # an admin sees every owner's
+    for name in ("t1", "named-0001", "t2"):
+        with pytest.raises(NotFound) as theirs:
+            await store.find(name, owner="bob")
+        with pytest.raises(NotFound) as never:
+            await store.find("x" + name, owner="bob")
+        assert str(theirs.value).replace(name, "?") == str(never.value).replace("x" + name, "?")
+
+
+async def test_uploads_are_recorded_per_owner(store: TaskStore) -> None:
+    sha = "ab" * 32
+    await store.add_upload("alice", sha)
+    await store.add_upload("alice", sha)  # again: no error
+    assert await store.has_upload("alice", sha)
+    assert not await store.has_upload("bob", sha)
+    assert not await store.has_upload("alice", "cd" * 32)

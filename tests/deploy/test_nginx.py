@@ -231,3 +231,59 @@ def test_examples_are_cached_and_revalidated_like_a_cdn(gateway: str) -> None:
     again = httpx.get(image_url, headers={"If-None-Match": image.headers["ETag"]})
     assert again.status_code == 304
     assert again.headers["X-Cache-Status"] == "HIT"
+
+
+def test_slow_clients_are_bounded() -> None:
+    http_block = read("nginx/nginx.conf")
+    for name in ("client_header_timeout", "client_body_timeout", "large_client_header_buffers"):
+        assert directive(http_block, name)
+    assert int(directive(http_block, "client_header_timeout").removesuffix("s")) <= 15
+    assert directive(http_block, "limit_conn").startswith("sam3_per_client ")
+
+
+SLOW_FROM = "127.0.0.2"  # loopback too, but another client address for limit_conn
+
+
+def slow_connection(gateway: str, first_bytes: bytes) -> socket.socket:
+    """A connection from SLOW_FROM that sends `first_bytes` and then nothing."""
+    conn = socket.create_connection(
+        tuple(gateway.removeprefix("http://").split(":")),  # type: ignore[arg-type]
+        timeout=30,
+        source_address=(SLOW_FROM, 0),
+    )
+    conn.sendall(first_bytes)
+    return conn
+
+
+def closed_by_server(conn: socket.socket) -> bytes:
+    """What the server sent before it closed or reset the connection; raises TimeoutError if
+    it kept it open for the socket's whole timeout."""
+    received = b""
+    try:
+        while chunk := conn.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+@pytest.mark.deploy
+def test_a_slowloris_client_is_cut_off_while_others_are_served(gateway: str) -> None:
+    headers_only = b"GET /health HTTP/1.1\r\nHost: sam3\r\nX-Slow: "
+    body_started = (
+        b"POST /v1/admin/keys HTTP/1.1\r\nHost: sam3\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    slow = [slow_connection(gateway, headers_only) for _ in range(4)]
+    slow += [slow_connection(gateway, body_started) for _ in range(40)]
+    try:
+        for _ in range(10):  # another client is served meanwhile
+            assert httpx.get(f"{gateway}/health", timeout=5).status_code == 200
+        answers = [closed_by_server(conn) for conn in slow]  # within the sockets' 30 s
+    finally:
+        for conn in slow:
+            conn.close()
+    statuses = [answer.split(b" ", 2)[1] if answer else b"closed" for answer in answers]
+    # Over 32 requests at once from one address: refused at once; the rest timed out.
+    assert statuses.count(b"429") >= 40 - 32, statuses
+    assert set(statuses) <= {b"429", b"408", b"closed"}, statuses

@@ -34,7 +34,7 @@ async def queued(services: Services, *, owner: str = "alice", **args: object) ->
     record = await jobs.submit(
         services, params=CAT, data=png_bytes(), owner=owner, enqueue=False, **args
     )
-    return record.id
+    return record.public_id
 
 
 async def test_the_same_request_in_flight_gets_the_first_task(services: Services) -> None:
@@ -49,6 +49,22 @@ async def test_nobody_gets_another_owners_task(services: Services) -> None:
 async def test_a_callers_own_task_id_is_never_joined(services: Services) -> None:
     await queued(services)
     assert await queued(services, task_id="mine-0001") == "mine-0001"
+
+
+async def test_a_client_task_id_belongs_to_its_owner(services: Services) -> None:
+    alice = await jobs.submit(
+        services, params=CAT, data=png_bytes(), owner="alice", task_id="same-0001", enqueue=False
+    )
+    bob = await jobs.submit(
+        services, params=CAT, data=png_bytes(), owner="bob", task_id="same-0001", enqueue=False
+    )
+    assert alice.id != bob.id and (alice.owner, bob.owner) == ("alice", "bob")
+    assert (await jobs.get(services, "same-0001", owner="alice")).id == alice.id
+    assert (await jobs.get(services, "same-0001", owner="bob")).id == bob.id
+    again = await jobs.submit(
+        services, params=CAT, data=png_bytes(), owner="bob", task_id="same-0001", enqueue=False
+    )
+    assert again.id == bob.id
 
 
 async def test_a_task_that_ended_is_not_joined(services: Services) -> None:

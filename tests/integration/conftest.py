@@ -46,7 +46,7 @@ def stack(
         "task_retry_backoff_s": 0.2,
         "task_max_attempts": 4,
         "sync_timeout_s": 60,
-        "link_secret": "integration",
+        "link_secret": "integration-link-secret-0123456789abcdef",
     }
     stack = Stack(fields, redis, rabbitmq, logs)
     try:

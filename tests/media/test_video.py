@@ -155,3 +155,17 @@ def test_overlay_colours_follow_object_ids_not_positions() -> None:
     assert not np.array_equal(first[10, 7], first[10, 30])
     with pytest.raises(InvalidInput):
         overlay_frame(frame, [left], colour_ids=[-1])
+
+
+def test_the_frame_rate_and_the_frame_count_are_capped_from_the_header() -> None:
+    with pytest.raises(TooLarge, match="frames a second"):
+        probe_video(make_mp4(6, 32, 32, fps=50), VideoLimits(max_fps=30))
+    with pytest.raises(TooLarge, match="40 frames"):
+        probe_video(make_mp4(40, 32, 32, fps=20), VideoLimits(max_frames=30))
+    assert probe_video(make_mp4(30, 32, 32, fps=20), VideoLimits(max_frames=30)).frames == 30
+
+
+def test_frames_past_the_cap_stop_the_decoding() -> None:
+    frames = iter_frames(make_mp4(12, 32, 32, fps=12), VideoLimits(max_frames=5))
+    with pytest.raises(TooLarge, match="more than 5 frames"):
+        list(frames)

@@ -16,7 +16,7 @@ from sam3_service.errors import BackendUnavailable, ConfigError
 from sam3_service.tasks import TaskRecord, TaskStatus, open_task_store
 from sam3_service.tasks.sql_store import SqlTaskStore
 
-HEAD = "0002"  # the newest revision in src/sam3_service/database/migrations/versions
+HEAD = "0003"  # the newest revision in src/sam3_service/database/migrations/versions
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -102,3 +102,43 @@ def schema_revisions(url: str) -> list[str]:
         revisions = list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
     engine.dispose()
     return revisions
+
+
+def test_the_owner_migration_keeps_every_owners_images_reachable(database_url: str) -> None:
+    """Tasks made before revision 0003 give their owners the record of their uploads."""
+    from alembic import command
+    from alembic.config import Config
+
+    from sam3_service.database import engine_for
+
+    engine = engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(Path(metadata_folder()) / "migrations"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0002")
+            for task_id, owner, sha in (
+                ("t1", "alice", "a" * 64),
+                ("t2", "alice", "a" * 64),
+                ("t3", "bob", "b" * 64),
+            ):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO tasks (id, kind, input_key, params, owner, status, progress,"
+                        " timings_ms, attempts, created_at) VALUES (:id, 'image', :key, '{}',"
+                        " :owner, 'succeeded', 1, '{}', 0, :now)"
+                    ),
+                    {"id": task_id, "key": f"images/{sha}", "owner": owner, "now": "2025-01-01"},
+                )
+            command.upgrade(config, "head")
+            uploads = set(conn.execute(sa.text("SELECT owner, sha256 FROM uploads")).all())
+    finally:
+        engine.dispose()
+    assert uploads == {("alice", "a" * 64), ("bob", "b" * 64)}
+
+
+def metadata_folder() -> str:
+    import sam3_service.database
+
+    return str(Path(sam3_service.database.__file__).parent)

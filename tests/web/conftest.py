@@ -185,7 +185,8 @@ window.fetch = (path, init) => {
 @pytest.fixture
 def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """`open_page(url)`: a page in a fresh browser context (its own storage), failing the test
-    on any uncaught JavaScript error. `window.sentForms` lists the text fields of each
+    on any uncaught JavaScript error or anything the Content-Security-Policy blocked.
+    `window.sentForms` lists the text fields of each
     multipart request the page sent."""
     contexts: list[Any] = []
     errors: list[str] = []
@@ -196,6 +197,12 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(  # what the Content-Security-Policy blocked
+            "console",
+            lambda message: (
+                errors.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         page.add_init_script(RECORD_FORMS)
         page.goto(url)
         return page

@@ -11,15 +11,16 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..domain.models import ModelHost
 from ..domain.services import Services
-from ..runtime import open_services
+from ..runtime import check_link_secret, open_services
 from ..settings import Settings
 from .docs import install_docs
 from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware
+from .headers import SecurityHeadersMiddleware
+from .limits import SMALL_BODY_BYTES, BodyLimitMiddleware
 from .metrics import install_metrics
 from .request_id import configure_logging, install_request_ids
 from .routes import admin, examples, health, segment, shares, tasks
-from .security import authenticate
+from .security import AuthMiddleware, authenticate
 
 DESCRIPTION = """Promptable segmentation of images with Meta's SAM 3.
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
 
     `models` lets a caller share an already loaded model (tests, benchmarks)."""
     settings = settings or Settings()
+    check_link_secret(settings)
     configure_logging(settings.log_level)
 
     @asynccontextmanager
@@ -51,14 +53,20 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     )
     install_error_handlers(app)
     install_docs(app)
-    # A base64 JSON body is 4/3 of the file, plus room for the prompt fields. Only
-    # POST /v1/tasks takes videos, which have their own limit.
+    # Bodies are small, but for the two routes that take a file: a base64 JSON body is 4/3 of
+    # the file, plus 1 MiB of room (its other fields stay under SMALL_BODY_BYTES, see inputs.py).
+    # Only POST /v1/tasks takes videos.
+    image_body = settings.max_upload_bytes * 4 // 3 + (1 << 20)
     video_body = max(settings.max_upload_bytes, settings.max_video_bytes) * 4 // 3 + (1 << 20)
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.max_upload_bytes * 4 // 3 + (1 << 20),
-        larger={"/v1/tasks": (video_body, "SAM3_MAX_VIDEO_BYTES")},
+        max_bytes=SMALL_BODY_BYTES,
+        larger={
+            "/v1/segment": (image_body, "SAM3_MAX_UPLOAD_BYTES"),
+            "/v1/tasks": (video_body, "SAM3_MAX_VIDEO_BYTES"),
+        },
     )
+    app.add_middleware(AuthMiddleware)  # outside the body limit: a key is checked first
     app.include_router(health.router)
     app.include_router(segment.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
@@ -68,6 +76,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     app.include_router(admin.router, prefix="/v1")
     if settings.metrics_enabled:
         install_metrics(app)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_request_ids(app)  # outermost, so that every answer carries the id
     # Last, so that every API route above wins over a file of the same path.
     app.mount("/", StaticFiles(packages=[("sam3_service.web", "static")], html=True), name="web")

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 
 from ..domain.services import Services
 
+ANONYMOUS = "anonymous"  # the one owner of every task while authentication is off
+
 
 def get_services(request: Request) -> Services:
     return cast(Services, request.state.services)
@@ -20,6 +22,7 @@ class Caller:
 
     owner: str
     admin: bool
+    key_id: str | None = None  # None with authentication off
 
     @property
     def visible_owner(self) -> str | None:
@@ -28,7 +31,7 @@ class Caller:
 
 
 def get_caller(request: Request) -> Caller:
-    return cast(Caller, getattr(request.state, "caller", Caller(owner="anonymous", admin=False)))
+    return cast(Caller, getattr(request.state, "caller", Caller(owner=ANONYMOUS, admin=False)))
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

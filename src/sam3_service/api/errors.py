@@ -69,6 +69,12 @@ async def _sam3_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
     elif status < 500:
         log_client_error(request.method, request.url.path, status, exc.code, exc.message)
+    return error_response(exc)
+
+
+def error_response(exc: Sam3Error) -> JSONResponse:
+    """The JSON answer to one of our errors, with its status and headers."""
+    status = status_of(exc)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))

@@ -1,10 +1,18 @@
-"""Reading a segmentation request from either a multipart form or a JSON body."""
+"""Reading a segmentation request from either a multipart form or a JSON body.
+
+Every field is bounded before it is parsed: form fields by their part size, a JSON body's
+fields other than the base64 `image` and `mask` by `SMALL_BODY_BYTES` (checked by a scan of
+the raw bytes), lists and the prompt by `max_length` from settings. Large bodies are parsed
+off the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +20,11 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from ..domain.params import SegmentParams
+from ..domain.params import SegmentParams, bounded
+from ..domain.services import Limits
 from ..domain.video import VideoOptions
-from ..errors import InvalidInput, UnsupportedMedia
+from ..errors import InvalidInput, TooLarge, UnsupportedMedia
+from .limits import SMALL_BODY_BYTES
 from .schemas import SegmentJson
 
 _FORM_FIELDS = {
@@ -30,6 +40,8 @@ _FORM_FIELDS = {
 }
 _VIDEO_FIELDS = frozenset(VideoOptions.model_fields)
 _JSON_LIST_FIELDS = ("boxes", "points")
+# A JSON body's base64 file fields; everything else in it must fit in SMALL_BODY_BYTES.
+_FILE_VALUES = re.compile(rb'"(?:image|mask)"\s*:\s*"[A-Za-z0-9+/=_:;,.-]*"')
 
 
 @dataclass
@@ -55,21 +67,28 @@ class SegmentInput:
         }
 
 
-async def read_segment_input(request: Request) -> SegmentInput:
-    """Parse multipart/form-data or application/json. Raises InvalidInput or UnsupportedMedia."""
+async def read_segment_input(request: Request, limits: Limits) -> SegmentInput:
+    """Parse multipart/form-data or application/json. Raises InvalidInput, TooLarge or
+    UnsupportedMedia."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    bounds = {
+        "prompt_chars": limits.max_prompt_chars,
+        "boxes": limits.max_boxes,
+        "points": limits.max_points,
+    }
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        async with request.form(max_files=2, max_fields=32) as form:
-            return await _from_form(form)
+        form_limits = {"max_files": 2, "max_fields": 32, "max_part_size": SMALL_BODY_BYTES}
+        async with request.form(**form_limits) as form:
+            return await _from_form(form, bounded(SegmentParams, **bounds))
     if content_type in ("application/json", ""):
-        return _from_json(await _json_body(request))
+        return _from_json(await _json_body(request), bounded(SegmentJson, **bounds))
     raise UnsupportedMedia(
         f"unsupported request type {content_type!r}: send multipart/form-data (a `file` field "
         "and prompt fields) or application/json (base64 `image` or `image_id`)"
     )
 
 
-async def _from_form(form: FormData) -> SegmentInput:
+async def _from_form(form: FormData, params_model: type[SegmentParams]) -> SegmentInput:
     unknown = sorted(set(form.keys()) - _FORM_FIELDS - _VIDEO_FIELDS - {"file", "mask"})
     if unknown:
         raise InvalidInput(f"unknown form fields: {', '.join(unknown)}")
@@ -85,17 +104,17 @@ async def _from_form(form: FormData) -> SegmentInput:
     for name in ("score_threshold", "mask_threshold", "prompt", "mode"):
         if fields.get(name) == "":
             fields.pop(name)
-    params = _validate(SegmentParams, fields)
+    params = _validate(params_model, fields)
     data = await _read_file(form.get("file"), "file")
     _validate(SegmentJson, {"task_id": task_id, "image_id": image_id})
     mask = await _read_file(form.get("mask"), "mask")
     return SegmentInput(params, data, image_id, mask, task_id, _video_options(video_fields))
 
 
-def _from_json(body: Any) -> SegmentInput:
+def _from_json(body: Any, json_model: type[SegmentJson]) -> SegmentInput:
     if not isinstance(body, dict):
         raise InvalidInput("the JSON body must be an object")
-    request = _validate(SegmentJson, body)
+    request = _validate(json_model, body)
     params = SegmentParams.model_validate(
         request.model_dump(
             exclude={"image", "image_id", "mask", "task_id", *_VIDEO_FIELDS}, exclude_unset=True
@@ -117,13 +136,41 @@ def _video_options(fields: dict[str, Any]) -> VideoOptions | None:
 
 
 async def _json_body(request: Request) -> Any:
+    """The parsed body; one over SMALL_BODY_BYTES must owe its size to `image` or `mask`, and
+    is checked and parsed on a worker thread. Raises InvalidInput or TooLarge."""
     raw = await request.body()
     if not raw:
         raise InvalidInput("empty request: upload a `file` (multipart) or send a JSON body")
+    if len(raw) <= SMALL_BODY_BYTES:
+        return parse_json(raw)
+    return await asyncio.to_thread(_parse_large, raw)
+
+
+def _parse_large(raw: bytes) -> Any:
+    other = len(raw) - sum(m.end() - m.start() for m in _FILE_VALUES.finditer(raw))
+    if other > SMALL_BODY_BYTES:
+        raise TooLarge(
+            f"the JSON fields other than the base64 `image` and `mask` have more than "
+            f"{SMALL_BODY_BYTES} bytes"
+        )
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """`json.loads`, with every failure (bad syntax or encoding, too deep, a number with too
+    many digits) an InvalidInput."""
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"the body is not valid JSON: {exc.msg} at character {exc.pos}"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not valid JSON: it is not UTF-8") from None
+    except RecursionError:
+        raise InvalidInput("the body is not valid JSON: it nests too deeply") from None
+    except ValueError:
+        raise InvalidInput("the body is not valid JSON: a number has too many digits") from None
 
 
 async def _read_file(value: Any, name: str) -> bytes | None:
@@ -138,10 +185,10 @@ def _json_field(name: str, raw: str) -> Any:
     if raw.strip() == "":
         return []
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        return parse_json(raw)
+    except InvalidInput:
         example = "[[10, 20, 200, 180]]" if name == "boxes" else "[[120, 80], [40, 60, 0]]"
-        raise InvalidInput(f"`{name}` must be a JSON list such as {example}, got {raw!r}") from None
+        raise InvalidInput(f"`{name}` must be a JSON list such as {example}") from None
 
 
 def _split_formats(values: list[Any]) -> list[str]:

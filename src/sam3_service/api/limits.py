@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import TooLarge
 from .errors import error_body, log_client_error
 
-_SETTING = "SAM3_MAX_UPLOAD_BYTES"
+SMALL_BODY_BYTES = 64 << 10  # every body but an upload's: prompts, options, share and key requests
 
 
 class BodyTooLarge(TooLarge):
@@ -21,8 +21,8 @@ class BodyLimitMiddleware:
     """Answer 413 before reading a body whose Content-Length is over `max_bytes`, and stop
     reading one without a length as soon as it passes `max_bytes`.
 
-    `larger` gives some paths their own limit and the setting that sets it (videos are larger
-    than images, and only `POST /v1/tasks` takes them)."""
+    `larger` gives some paths their own limit and the setting that sets it (the routes that
+    take uploads; videos are larger than images, and only `POST /v1/tasks` takes them)."""
 
     def __init__(
         self,
@@ -39,33 +39,39 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit, setting = self.larger.get(scope["path"], (self.max_bytes, _SETTING))
+        limit, setting = self.larger.get(scope["path"], (self.max_bytes, ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send, _too_large_message(limit, declared, setting))
             return
         received = 0
-        response_started = False
+        response_started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            # Past the limit, answer 413 at once and raise, so that reading stops: whoever
+            # catches the error (FastAPI turns it into a 400) finds its answer dropped.
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if not response_started and not refused:
+                        refused = True
+                        await _refuse(scope, send, _too_large_message(limit, received, setting))
                     raise BodyTooLarge(_too_large_message(limit, received, setting))
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
-            if not response_started:
-                await _refuse(scope, send, _too_large_message(limit, received, setting))
+            pass  # answered 413 already, or the answer had begun
 
 
 async def _refuse(scope: Scope, send: Send, message: str) -> None:
@@ -87,7 +93,5 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _too_large_message(limit: int, size: int, setting: str) -> str:
-    return (
-        f"the request body has more than {limit} bytes (at least {size}); "
-        f"the limit is set by {setting}"
-    )
+    message = f"the request body has more than {limit} bytes (at least {size})"
+    return f"{message}; the limit is set by {setting}" if setting else message

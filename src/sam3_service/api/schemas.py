@@ -75,7 +75,7 @@ class TaskView(BaseModel):
     @classmethod
     def of(cls, record: TaskRecord, result: dict[str, Any] | None = None) -> TaskView:
         return cls(
-            task_id=record.id,
+            task_id=record.public_id,
             kind=record.kind,
             status=record.status,
             progress=record.progress,
@@ -85,7 +85,7 @@ class TaskView(BaseModel):
             model_version=record.model_version,
             timings_ms=record.timings_ms,
             error=record.error,
-            links=links_for(record.id, record.kind),
+            links=links_for(record.public_id, record.kind),
             frames=FrameProgress.of(record),
             result=result,
         )

@@ -53,6 +53,10 @@ class KeyStore(Protocol):
         """The key with this secret, revoked or not; None if there is none."""
         ...
 
+    async def get(self, key_id: str) -> ApiKey:
+        """The key with this id, revoked or not. Raises NotFound."""
+        ...
+
     async def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
         """Every key, oldest first."""
         ...

@@ -66,6 +66,15 @@ class SqlKeyStore:
         rows = await asyncio.to_thread(_select, self._engine, query)
         return rows[0] if rows else None
 
+    async def get(self, key_id: str) -> ApiKey:
+        """The key with this id, revoked or not. Raises NotFound."""
+        rows = await asyncio.to_thread(
+            _select, self._engine, api_keys.select().where(api_keys.c.id == key_id)
+        )
+        if not rows:
+            raise NotFound("no such API key")
+        return rows[0]
+
     async def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
         """Every key, oldest first."""
         query = api_keys.select().order_by(api_keys.c.created_at, api_keys.c.id)
@@ -95,7 +104,7 @@ class SqlKeyStore:
             conn.execute(revoke)
             row = conn.execute(api_keys.select().where(api_keys.c.id == key_id)).one_or_none()
         if row is None:
-            raise NotFound(f"no API key {key_id!r}", key_id=key_id)
+            raise NotFound(f"no API key {key_id}")
         return _to_key(row._mapping)
 
 

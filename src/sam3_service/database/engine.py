@@ -6,6 +6,7 @@ databases with the drivers we ship (pysqlite, psycopg), and Alembic is synchrono
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..errors import BackendUnavailable, ConfigError
 
 __all__ = ["engine_for", "map_errors"]
+
+log = logging.getLogger(__name__)
 
 
 def engine_for(url: str) -> Engine:
@@ -49,7 +52,8 @@ def map_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
-        raise BackendUnavailable(f"the database cannot be reached: {exc.orig}") from exc
+        log.warning("the database cannot be reached: %s", exc.orig)  # its address stays here
+        raise BackendUnavailable("the database cannot be reached") from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

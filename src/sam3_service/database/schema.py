@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["api_keys", "metadata", "tasks"]
+__all__ = ["api_keys", "metadata", "shares", "tasks", "uploads"]
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -37,6 +37,7 @@ tasks = sa.Table(
     sa.Column("input_key", sa.String(1024), nullable=False),
     sa.Column("params", _JSON, nullable=False),
     sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("client_id", sa.String(64)),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("progress", sa.Float, nullable=False),
     sa.Column("model_version", sa.String(255)),
@@ -48,6 +49,28 @@ tasks = sa.Table(
     sa.Column("started_at", UtcDateTime),
     sa.Column("finished_at", UtcDateTime),
     sa.Index("ix_tasks_owner_created_at", "owner", "created_at"),
+    sa.Index("ux_tasks_owner_client_id", "owner", "client_id", unique=True),
+)
+
+# Who uploaded which image: an `image_id` reaches only its uploaders' images.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("owner", sa.String(255), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+shares = sa.Table(
+    "shares",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("key_id", sa.String(32)),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_shares_task_id", "task_id"),
 )
 
 api_keys = sa.Table(

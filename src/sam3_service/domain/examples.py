@@ -10,11 +10,11 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from ..errors import NotFound
-from . import jobs
+from . import jobs, segment
 from .params import SegmentParams
 from .services import Services
 
-EXAMPLES_OWNER = "examples"
+EXAMPLES_OWNER = segment.PUBLIC_OWNER
 # The web page asks for every object scoring at least this and filters with its own slider.
 SCORE_FLOOR = 0.05
 

@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
 from . import segment, video, workers
-from .params import SegmentParams
+from .params import SegmentParams, TaskParams
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ async def submit(
     Bad input fails here, before anything is queued. A known result (same model, image and
     prompt) completes the task at once. Submitting an existing `task_id` returns that task, and
     so does the same request (same owner, image and prompt) while an earlier one is in flight.
+    A `task_id` is the owner's own name for the task: another owner's same id is another task.
     Uploaded videos become video tasks (`video_options` applies to them only).
     """
     record, _ = await _submit(
@@ -98,7 +99,7 @@ async def _submit(
             options=video_options or video.VideoOptions(),
             data=data,
             owner=owner,
-            task_id=task_id or new_task_id(),
+            task_id=new_task_id(),
         )
     elif video_options is not None:
         raise InvalidInput("frame_stride, max_frames and prompt_frame are for videos only")
@@ -110,8 +111,9 @@ async def _submit(
             image_id=image_id,
             mask_data=mask_data,
             owner=owner,
-            task_id=task_id or new_task_id(),
+            task_id=new_task_id(),
         )
+    record.client_id = task_id
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
         record.status, record.progress, record.result_key = TaskStatus.SUCCEEDED, 1.0, cached_key
@@ -143,19 +145,19 @@ async def _image_record(
     """Check and store an image (or find an earlier upload) and return the task to create."""
     segment.require_image_source(data, image_id)
     if data is not None:
-        decoded = await segment.store_image(services, data)
+        decoded = await segment.store_image(services, data, owner=owner)
     else:
-        decoded = await segment.load_image(services, str(image_id))
+        decoded = await segment.load_upload(services, str(image_id), owner=owner)
+    mask_key = None
     if mask_data is not None:
-        params = params.model_copy(
-            update={"mask_key": await segment.store_mask(services, mask_data, decoded)}
-        )
-    segment.check_prompt(params, decoded, services.limits)
+        mask_key = await segment.store_mask(services, mask_data, decoded)
+    segment.check_prompt(params, decoded, services.limits, has_mask=mask_key is not None)
+    stored = TaskParams(**dict(params), mask_key=mask_key)
     return TaskRecord(
         id=task_id,
         kind=IMAGE_KIND,
         input_key=segment.image_key(decoded.sha256),
-        params=params.model_dump(mode="json"),
+        params=stored.model_dump(mode="json"),
         owner=owner,
     )
 
@@ -227,22 +229,20 @@ async def requeue_unfinished(services: Services, *, limit: int = 1000) -> int:
 
 
 async def get(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
-    """The task, if `owner` may see it (None: any owner). Raises NotFound."""
-    record = await services.store.get(task_id)
-    if owner is not None and record.owner != owner:
-        raise NotFound(f"no task {task_id!r}")
-    return record
+    """The task `owner` names `task_id` (None: any owner's). Raises NotFound, the same for
+    another owner's task as for one that never existed."""
+    return await services.store.find(task_id, owner=owner)
 
 
 async def cancel(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
     """Cancel a queued or running task. Raises NotFound, or Conflict once it finished (also
     when it was cancelled already)."""
-    await get(services, task_id, owner=owner)
+    record = await get(services, task_id, owner=owner)
     updated = await services.store.update(
-        task_id, expect=_UNFINISHED, status=TaskStatus.CANCELLED, finished_at=utcnow()
+        record.id, expect=_UNFINISHED, status=TaskStatus.CANCELLED, finished_at=utcnow()
     )
     if updated is None:
-        current = await services.store.get(task_id)
+        current = await services.store.get(record.id)
         raise Conflict(f"task {task_id} already {current.status.value}; nothing to cancel")
     return updated
 
@@ -250,7 +250,7 @@ async def cancel(services: Services, task_id: str, *, owner: str | None = None) 
 async def load_result(services: Services, record: TaskRecord) -> dict[str, Any]:
     """The result JSON of a succeeded task. Raises NotFound or Conflict."""
     if record.status is not TaskStatus.SUCCEEDED or record.result_key is None:
-        raise Conflict(f"task {record.id} is {record.status.value}; it has no result")
+        raise Conflict(f"task {record.public_id} is {record.status.value}; it has no result")
     return json.loads(await services.blobs.get(record.result_key))
 
 
@@ -269,24 +269,25 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
     record, created = await _submit(services, enqueue=not inline, **submit_args)
     if inline and created and record.status is TaskStatus.QUEUED:
         await run(services, record.id)
-    record = await wait(services, record.id, timeout_s=services.sync_timeout_s)
+    record = await wait(services, record, timeout_s=services.sync_timeout_s)
     if record.status is TaskStatus.FAILED and record.error:
         raise _error_from_json(record.error)
     return record, await load_result(services, record)
 
 
-async def wait(services: Services, task_id: str, *, timeout_s: float) -> TaskRecord:
-    """Poll the store until the task finishes. Raises TimedOut."""
+async def wait(services: Services, task: TaskRecord, *, timeout_s: float) -> TaskRecord:
+    """Poll the store until the task finishes. Raises TimedOut (with the id its owner knows)."""
     deadline = time.monotonic() + timeout_s
+    name = task.public_id
     while True:
-        record = await services.store.get(task_id)
+        record = await services.store.get(task.id)
         if record.status.finished:
             return record
         if time.monotonic() >= deadline:
             raise TimedOut(
-                f"task {task_id} is still {record.status.value} after {timeout_s:g} s; "
-                f"poll GET /v1/tasks/{task_id}",
-                task_id=task_id,
+                f"task {name} is still {record.status.value} after {timeout_s:g} s; "
+                f"poll GET /v1/tasks/{name}",
+                task_id=name,
             )
         await asyncio.sleep(_POLL_S)
 
@@ -296,7 +297,7 @@ async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[st
     if record.kind == video.VIDEO_KIND:
         key, summary = await video.run_task(services, record)
         return key, _record_fields(summary)
-    params = SegmentParams.model_validate(record.params)
+    params = TaskParams.model_validate(record.params)
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
         return cached_key, {"model_version": await _model_version(services)}
@@ -305,6 +306,7 @@ async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[st
     started = time.perf_counter()
     decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
     mask = await segment.load_mask(services, params.mask_key, decoded)
+    feature_key = await segment.feature_key(services, record.owner, decoded.sha256)
     decode_ms = (time.perf_counter() - started) * 1000
     await services.store.update(record.id, progress=0.1)
     result = await services.models.run(
@@ -316,6 +318,7 @@ async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[st
             defaults=services.thresholds,
             mask=mask,
             decode_ms=decode_ms,
+            feature_key=feature_key,
         )
     )
     key = segment.result_key(record.id)
@@ -394,14 +397,14 @@ def _inflight_key(services: Services, record: TaskRecord) -> str:
 
 def _cache_key(services: Services, record: TaskRecord, version: str) -> str:
     identity = _identity(services, record)
-    return segment.result_cache_key(version, record.input_key, identity)
+    return segment.result_cache_key(version, record.owner, record.input_key, identity)
 
 
 def _identity(services: Services, record: TaskRecord) -> dict[str, Any]:
     """Everything that changes the task's result, normalised."""
     if record.kind == video.VIDEO_KIND:
         return video.identity(record, services.thresholds)
-    return SegmentParams.model_validate(record.params).cache_identity(services.thresholds)
+    return TaskParams.model_validate(record.params).cache_identity(services.thresholds)
 
 
 async def _end(services: Services, record: TaskRecord, status: TaskStatus, **fields: Any) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import re
 import unicodedata
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from annotated_types import MaxLen
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from ..errors import InvalidInput
 from ..inference.base import Box, Point, Prompt, PromptMode, Thresholds
@@ -37,6 +40,8 @@ def normalise_text(text: str) -> str:
 
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
+M = TypeVar("M", bound="SegmentParams")
+_BOUNDED = ("prompt", "boxes", "points")
 
 
 class SegmentParams(BaseModel):
@@ -67,7 +72,16 @@ class SegmentParams(BaseModel):
         default_factory=lambda: [MaskFormat.RLE],
         description="Extra mask encodings: `png` (base64 PNG per object), `polygons`.",
     )
-    mask_key: str | None = Field(None, description="Stored input mask (set by the service).")
+
+    @field_validator(*_BOUNDED, mode="before")
+    @classmethod
+    def _within_max_length(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse a field over its `max_length` before any of its items is validated."""
+        limit = _max_length(cls, str(info.field_name))
+        if limit is not None and isinstance(value, str | list) and len(value) > limit:
+            unit = "characters" if isinstance(value, str) else "items"
+            raise ValueError(f"too many {unit}: {len(value)}, at most {limit}")
+        return value
 
     @field_validator("prompt")
     @classmethod
@@ -125,8 +139,34 @@ class SegmentParams(BaseModel):
             "score": thresholds.score,
             "mask": thresholds.mask,
             "formats": sorted(f.value for f in self.mask_format),
-            "mask_key": self.mask_key,
         }
+
+
+@functools.cache
+def bounded(model: type[M], *, prompt_chars: int, boxes: int, points: int) -> type[M]:
+    """`model` with `max_length` on its prompt, boxes and points (the limits from settings)."""
+    limits = {"prompt": prompt_chars, "boxes": boxes, "points": points}
+    fields: dict[str, Any] = {}
+    for name, limit in limits.items():
+        info = copy.copy(model.model_fields[name])
+        info.metadata = [*info.metadata, MaxLen(limit)]
+        fields[name] = (info.annotation, info)
+    return create_model(model.__name__, __base__=model, __module__=model.__module__, **fields)
+
+
+def _max_length(model: type[BaseModel], name: str) -> int | None:
+    metadata = model.model_fields[name].metadata
+    return next((m.max_length for m in metadata if isinstance(m, MaxLen)), None)
+
+
+class TaskParams(SegmentParams):
+    """A task's stored params: the caller's, plus what the service adds (never a client)."""
+
+    mask_key: str | None = Field(None, description="The stored input mask's blob key.")
+
+    def cache_identity(self, defaults: Thresholds) -> dict[str, Any]:
+        """Everything that changes the result, the input mask included."""
+        return {**super().cache_identity(defaults), "mask_key": self.mask_key}
 
 
 def build_prompt(

@@ -10,14 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput, TooLarge
+from ..errors import InvalidInput, NotFound, TooLarge
 from ..inference.base import Engine, Thresholds
 from ..media import DecodedImage, decode_image, decode_mask
-from .params import SegmentParams, build_prompt
+from .params import SegmentParams, TaskParams, build_prompt
 from .results import build_result
 from .services import Limits, Services
 
 IMAGE_PREFIX = "images/"
+# The owner of the public example pictures: every owner may name them by image_id.
+PUBLIC_OWNER = "examples"
+_NO_IMAGE = "no image with this image_id: upload the image again"
 MASK_PREFIX = "masks/"
 
 
@@ -29,10 +32,21 @@ def result_key(task_id: str) -> str:
     return f"results/{task_id}/result.json"
 
 
-def result_cache_key(model_version: str, image_sha256: str, identity: dict[str, Any]) -> str:
-    """Same model, same image bytes, same normalised prompt and options: same result."""
-    blob = json.dumps([model_version, image_sha256, identity], sort_keys=True)
+def result_cache_key(
+    model_version: str, owner: str, image_sha256: str, identity: dict[str, Any]
+) -> str:
+    """Same model, same owner, same image bytes, same normalised prompt and options: same
+    result. Per owner, so that nobody learns (from a cached answer) what another one sent."""
+    blob = json.dumps([model_version, owner, image_sha256, identity], sort_keys=True)
     return "result:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+async def feature_key(services: Services, owner: str, image_sha256: str) -> str:
+    """The engine's feature-cache key for an owner's image: per owner, for the same reason,
+    but shared for the public example pictures."""
+    if await services.store.has_upload(PUBLIC_OWNER, image_sha256):
+        owner = PUBLIC_OWNER
+    return hashlib.sha256(f"{owner}\0{image_sha256}".encode()).hexdigest()
 
 
 async def decode_upload(data: bytes, limits: Limits) -> DecodedImage:
@@ -44,18 +58,32 @@ async def decode_upload(data: bytes, limits: Limits) -> DecodedImage:
     return await asyncio.to_thread(decode_image, data, max_side=limits.max_image_side)
 
 
-async def store_image(services: Services, data: bytes) -> DecodedImage:
-    """Decode and keep an uploaded image under `images/<sha256>` (stored once per content)."""
+async def store_image(services: Services, data: bytes, *, owner: str) -> DecodedImage:
+    """Decode and keep an uploaded image under `images/<sha256>` (stored once per content),
+    recording that `owner` uploaded it."""
     decoded = await decode_upload(data, services.limits)
     key = image_key(decoded.sha256)
     if not await services.blobs.exists(key):
         await services.blobs.put(key, data, f"image/{decoded.format}")
+    await services.store.add_upload(owner, decoded.sha256)
     return decoded
 
 
+async def load_upload(services: Services, sha256: str, *, owner: str) -> DecodedImage:
+    """Decode an image that `owner` uploaded earlier. Raises NotFound, the same for another
+    owner's image as for one never uploaded."""
+    for uploader in {owner, PUBLIC_OWNER}:
+        if await services.store.has_upload(uploader, sha256):
+            return await load_image(services, sha256)
+    raise NotFound(_NO_IMAGE)
+
+
 async def load_image(services: Services, sha256: str) -> DecodedImage:
-    """Decode an image uploaded earlier. Raises NotFound."""
-    data = await services.blobs.get(image_key(sha256))
+    """Decode a stored image (a task's input). Raises NotFound."""
+    try:
+        data = await services.blobs.get(image_key(sha256))
+    except NotFound:
+        raise NotFound(_NO_IMAGE) from None
     return await decode_upload(data, services.limits)
 
 
@@ -70,13 +98,19 @@ async def store_mask(services: Services, data: bytes, decoded: DecodedImage) -> 
 async def load_mask(
     services: Services, key: str | None, decoded: DecodedImage
 ) -> np.ndarray | None:
+    """A task's stored input mask, or None. Raises NotFound."""
     if key is None:
         return None
-    data = await services.blobs.get(key)
+    try:
+        data = await services.blobs.get(key)
+    except NotFound:
+        raise NotFound("the task's input mask is no longer stored") from None
     return await asyncio.to_thread(decode_mask, data, width=decoded.width, height=decoded.height)
 
 
-def check_prompt(params: SegmentParams, decoded: DecodedImage, limits: Limits) -> None:
+def check_prompt(
+    params: SegmentParams, decoded: DecodedImage, limits: Limits, *, has_mask: bool = False
+) -> None:
     """Fail early, before any work is queued, on a prompt that does not fit the image."""
     build_prompt(
         params,
@@ -84,21 +118,25 @@ def check_prompt(params: SegmentParams, decoded: DecodedImage, limits: Limits) -
         height=decoded.height,
         max_boxes=limits.max_boxes,
         max_points=limits.max_points,
-        mask=True if params.mask_key else None,
+        mask=True if has_mask else None,
     )
 
 
 def segment_decoded(
     engine: Engine,
     decoded: DecodedImage,
-    params: SegmentParams,
+    params: SegmentParams | TaskParams,
     *,
     limits: Limits,
     defaults: Thresholds,
     mask: np.ndarray | None = None,
     decode_ms: float = 0.0,
+    feature_key: str | None = None,
 ) -> dict[str, Any]:
-    """Run the engine on a decoded image and return the result JSON. Blocks: call off the loop."""
+    """Run the engine on a decoded image and return the result JSON. Blocks: call off the loop.
+
+    `feature_key` names the image in the engine's feature cache (`feature_key()`: per owner);
+    None uses the image's sha256."""
     prompt = build_prompt(
         params,
         width=decoded.width,
@@ -108,7 +146,7 @@ def segment_decoded(
         mask=mask,
     )
     segmentation = engine.segment(
-        decoded.image, decoded.sha256, prompt, params.thresholds(defaults)
+        decoded.image, feature_key or decoded.sha256, prompt, params.thresholds(defaults)
     )
     started = time.perf_counter()
     result = build_result(

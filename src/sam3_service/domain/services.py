@@ -9,7 +9,7 @@ from ..cache.base import Cache
 from ..inference.base import Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
-from ..tasks.base import TaskQueue, TaskStore
+from ..tasks.base import ShareStore, TaskQueue, TaskStore
 from .models import ModelHost
 
 
@@ -19,6 +19,7 @@ class Limits:
 
     max_upload_bytes: int = 32 << 20
     max_image_side: int = 4096
+    max_prompt_chars: int = 200
     max_boxes: int = 16
     max_points: int = 32
     max_video_bytes: int = 128 << 20
@@ -31,6 +32,7 @@ class Services:
     """Everything a use case needs. `models` is None where inference runs in remote workers."""
 
     store: TaskStore
+    shares: ShareStore
     blobs: BlobStore
     cache: Cache
     queue: TaskQueue

@@ -195,10 +195,10 @@ def _decoding(what: str, *, received: str, expected: str) -> Iterator[None]:
     try:
         yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge(f"The {what} declares too many pixels to decode: {exc}") from exc
+        raise TooLarge(f"The {what} declares too many pixels to decode.") from exc
     except _DECODE_ERRORS as exc:
         raise UnsupportedMedia(
-            f"The {what} starts like a {received} file but could not be decoded ({exc}); it "
+            f"The {what} starts like a {received} file but could not be decoded; it "
             f"may be truncated or corrupt. Send {expected} that is complete.",
             received=received,
         ) from exc

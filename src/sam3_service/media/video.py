@@ -41,11 +41,14 @@ _TIME_SLACK_S = 0.5
 
 @dataclass(frozen=True)
 class VideoLimits:
-    """What a video may be: 1080p in either orientation and under 30 s by default."""
+    """What a video may be: 1080p in either orientation, under 30 s, at most 60 frames a second
+    and 1800 frames by default."""
 
     max_seconds: float = 30.0
     max_long_side: int = 1920
     max_short_side: int = 1080
+    max_fps: float = 60.0
+    max_frames: int = 1800
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def probe_video(data: bytes, limits: VideoLimits) -> VideoInfo:
     """Read the header and the first frame of an upload and check them against `limits`.
 
     Raises UnsupportedMedia (not a video we read, no video stream, a refused codec, corrupt),
-    TooLarge (a side or the duration over the limits) or InvalidInput (no frame at all).
+    TooLarge (a side, the duration, the frame rate or the frame count over the limits) or
+    InvalidInput (no frame at all).
     """
     media_type = sniff_media_type(data[:64])
     if media_type not in VIDEO_MEDIA_TYPES:
@@ -94,6 +98,7 @@ def probe_video(data: bytes, limits: VideoLimits) -> VideoInfo:
         duration_s = _duration_s(container, stream, fps)
         _check_duration(duration_s, limits)
         frames = stream.frames or max(1, round(duration_s * fps))
+        _check_frames(fps, max(frames, round(duration_s * fps)), limits)
     return VideoInfo(media_type, codec, width, height, fps, frames, round(duration_s, 3))
 
 
@@ -125,6 +130,8 @@ def iter_frames(
             time_s = shown_s - start_s
             if time_s > limits.max_seconds + _TIME_SLACK_S:
                 raise TooLarge(f"The video runs past {limits.max_seconds:g} s.")
+            if index >= limits.max_frames:
+                raise TooLarge(f"The video has more than {limits.max_frames} frames.")
             if index % stride == 0:
                 yielded += 1
                 yield VideoFrame(index, time_s, _upright_rgb(frame))
@@ -185,7 +192,7 @@ def _reading() -> Iterator[None]:
         yield
     except _READ_ERRORS as exc:
         raise UnsupportedMedia(
-            f"The video could not be read ({exc}); it may be truncated or corrupt. "
+            "The video could not be read; it may be truncated or corrupt. "
             f"Send {ACCEPTED_TEXT} that is complete."
         ) from exc
 
@@ -251,6 +258,20 @@ def _duration_s(container: InputContainer, stream: VideoStream, fps: float) -> f
         return container.duration / av.time_base
     packets: Any = container.demux(stream)
     return sum(1 for packet in packets if packet.size) / fps
+
+
+def _check_frames(fps: float, frames: int, limits: VideoLimits) -> None:
+    if fps > limits.max_fps:
+        raise TooLarge(
+            f"The video has {fps:.0f} frames a second; at most {limits.max_fps:g} is accepted.",
+            fps=round(fps, 3),
+        )
+    if frames > limits.max_frames:
+        raise TooLarge(
+            f"The video has {frames} frames; at most {limits.max_frames} is accepted. "
+            "Cut it shorter or lower its frame rate.",
+            frames=frames,
+        )
 
 
 def _check_duration(duration_s: float, limits: VideoLimits) -> None:

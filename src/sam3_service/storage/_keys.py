@@ -17,3 +17,7 @@ def check_key(key: str) -> str:
     if len(key) > MAX_KEY_CHARS or not all(_SEGMENT.fullmatch(s) for s in key.split("/")):
         raise InvalidInput(f"invalid blob key {key!r}", key=key)
     return key
+
+
+# What a missing blob says: never its key, which is internal (errors may reach clients).
+MISSING = "the stored file is missing"

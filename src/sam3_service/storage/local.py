@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InvalidInput, NotFound
-from ._keys import check_key
+from ._keys import MISSING, check_key
 
 __all__ = ["LocalBlobStore"]
 
@@ -33,7 +33,7 @@ class LocalBlobStore:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise NotFound(f"no blob {key!r}", key=key) from None
+            raise NotFound(MISSING) from None
 
     async def content_type(self, key: str) -> str:
         """The content type given to `put`. Raises NotFound."""
@@ -41,7 +41,7 @@ class LocalBlobStore:
         try:
             return await asyncio.to_thread(sidecar.read_text, "utf-8")
         except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"no blob {key!r}", key=key) from None
+            raise NotFound(MISSING) from None
 
     async def exists(self, key: str) -> bool:
         """Whether `key` holds data."""

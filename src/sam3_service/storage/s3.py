@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendUnavailable, NotFound
-from ._keys import check_key
+from ._keys import MISSING, check_key
+
+log = logging.getLogger(__name__)
 
 __all__ = ["S3BlobStore"]
 
@@ -138,7 +141,9 @@ def _map_errors(key: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         if _code(exc) in _MISSING:
-            raise NotFound(f"no blob {key!r}", key=key) from None
-        raise BackendUnavailable(f"S3 refused the request: {exc}", s3_code=_code(exc)) from exc
+            raise NotFound(MISSING) from None
+        log.warning("S3 refused a request: %s", exc)
+        raise BackendUnavailable("S3 refused the request", s3_code=_code(exc)) from exc
     except BotoCoreError as exc:
-        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from exc
+        log.warning("S3 cannot be reached: %s", exc)  # the endpoint stays in the log
+        raise BackendUnavailable("S3 cannot be reached") from exc

@@ -10,6 +10,8 @@ from ..errors import ConfigError
 from .base import (
     MUTABLE_FIELDS,
     JobHandler,
+    ShareRecord,
+    ShareStore,
     TaskQueue,
     TaskRecord,
     TaskStatus,
@@ -23,11 +25,14 @@ if TYPE_CHECKING:  # celery loads only when a broker is configured
 __all__ = [
     "MUTABLE_FIELDS",
     "JobHandler",
+    "ShareRecord",
+    "ShareStore",
     "TaskQueue",
     "TaskRecord",
     "TaskStatus",
     "TaskStore",
     "WorkerProcess",
+    "open_share_store",
     "open_task_queue",
     "open_task_store",
     "open_task_worker",
@@ -49,6 +54,16 @@ async def open_task_store(url: str) -> TaskStore:
 
     await asyncio.to_thread(upgrade_database, url)
     return SqlTaskStore(url)
+
+
+def open_share_store(url: str) -> ShareStore:
+    """Share records in the task database at `url`, whose schema `open_task_store` brought up
+    to date. Raises ConfigError for a URL that is not SQLite or PostgreSQL."""
+    if urlsplit(url).scheme.partition("+")[0] not in _SQL_SCHEMES:
+        raise ConfigError(f"the task database must be sqlite:// or postgresql://, got {url!r}")
+    from .sql_shares import SqlShareStore
+
+    return SqlShareStore(url)
 
 
 def open_task_queue(

@@ -36,6 +36,7 @@ class TaskRecord:
     input_key: str  # blob key of the uploaded media
     params: dict[str, Any]  # the prompt and options, JSON-ready
     owner: str = "anonymous"
+    client_id: str | None = None  # the owner's own name for the task (its idempotency key)
     status: TaskStatus = TaskStatus.QUEUED
     progress: float = 0.0  # 0..1
     model_version: str | None = None
@@ -46,6 +47,11 @@ class TaskRecord:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @property
+    def public_id(self) -> str:
+        """The id its owner knows the task by: their own `client_id`, else the task's id."""
+        return self.client_id or self.id
 
 
 # The fields `TaskStore.update` may change.
@@ -65,14 +71,32 @@ MUTABLE_FIELDS = frozenset(
 
 
 class TaskStore(Protocol):
-    """Durable task records."""
+    """Durable task records, and which owner uploaded which image.
+
+    Every id a client names is looked up within its owner: `client_id` is unique per owner
+    (an idempotency key belongs to the owner who sent it), `id` is unique everywhere.
+    """
 
     async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
-        """Insert `record`; if its id exists, return the stored one and False (idempotent)."""
+        """Insert `record`; if its id, or its owner's `client_id`, exists, return the stored
+        one and False (idempotent)."""
         ...
 
     async def get(self, task_id: str) -> TaskRecord:
-        """Return the record. Raises NotFound."""
+        """Return the record with this `id` (what queues carry). Raises NotFound."""
+        ...
+
+    async def find(self, name: str, *, owner: str | None) -> TaskRecord:
+        """The task `owner` names `name` (its `client_id`, else its `id`); None: any owner's,
+        the newest. Raises NotFound, the same whether the task is another owner's or none."""
+        ...
+
+    async def add_upload(self, owner: str, sha256: str) -> None:
+        """Record that `owner` uploaded the image with this sha256 (again is a no-op)."""
+        ...
+
+    async def has_upload(self, owner: str, sha256: str) -> bool:
+        """Whether `owner` uploaded the image with this sha256."""
         ...
 
     async def update(
@@ -139,4 +163,37 @@ class WorkerProcess(Protocol):
 
     async def aclose(self) -> None:
         """Release what `open` took."""
+        ...
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    """A share link's record: it opens task `task_id` until `expires_at`, while it exists and
+    while the key that made it (`key_id`; None with authentication off) is not revoked."""
+
+    id: str
+    task_id: str  # the task's `id`
+    owner: str
+    key_id: str | None
+    expires_at: datetime
+    created_at: datetime = field(default_factory=utcnow)
+
+
+class ShareStore(Protocol):
+    """Durable share link records (a link's token is signed; its record can be deleted)."""
+
+    async def add_share(self, share: ShareRecord) -> None:
+        """Store a new share record."""
+        ...
+
+    async def get_share(self, share_id: str) -> ShareRecord:
+        """Return the share record. Raises NotFound."""
+        ...
+
+    async def delete_shares(self, task_id: str) -> int:
+        """Delete every share of the task with this `id`; returns how many there were."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
         ...

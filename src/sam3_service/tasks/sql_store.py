@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ..database import engine_for, map_errors, tasks
+from ..database import engine_for, map_errors, tasks, uploads
 from ..errors import NotFound
-from .base import MUTABLE_FIELDS, TaskRecord, TaskStatus
+from .base import MUTABLE_FIELDS, TaskRecord, TaskStatus, utcnow
 
 __all__ = ["SqlTaskStore"]
 
@@ -29,12 +29,39 @@ class SqlTaskStore:
         self._engine = engine_for(url)
 
     async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
-        """Insert `record`; if its id exists, return the stored one and False (idempotent)."""
+        """Insert `record`; if its id, or its owner's `client_id`, exists, return the stored
+        one and False (idempotent)."""
         return await asyncio.to_thread(self._create, record, _to_row(record))
 
     async def get(self, task_id: str) -> TaskRecord:
-        """Return the record. Raises NotFound."""
+        """Return the record with this `id`. Raises NotFound."""
         return await asyncio.to_thread(self._get, task_id)
+
+    async def find(self, name: str, *, owner: str | None) -> TaskRecord:
+        """The task `owner` names `name` (its `client_id`, else its `id`); None: any owner's,
+        the newest. Raises NotFound, the same whether the task is another owner's or none."""
+        named = sa.or_(tasks.c.client_id == name, tasks.c.id == name)
+        query = tasks.select().where(named).limit(1)
+        query = query.order_by((tasks.c.client_id == name).desc(), tasks.c.created_at.desc())
+        if owner is not None:
+            query = query.where(tasks.c.owner == owner)
+        found = await asyncio.to_thread(_select, self._engine, query)
+        if not found:
+            raise NotFound(_no_task(name))
+        return found[0]
+
+    async def add_upload(self, owner: str, sha256: str) -> None:
+        """Record that `owner` uploaded the image with this sha256 (again is a no-op)."""
+        row = {"owner": owner, "sha256": sha256, "created_at": utcnow()}
+        insert = _insert_or_ignore(self._engine.dialect.name, uploads).values(row)
+        await asyncio.to_thread(self._execute, insert)
+
+    async def has_upload(self, owner: str, sha256: str) -> bool:
+        """Whether `owner` uploaded the image with this sha256."""
+        query = sa.select(uploads.c.sha256).where(
+            uploads.c.owner == owner, uploads.c.sha256 == sha256
+        )
+        return await asyncio.to_thread(self._exists, query)
 
     async def update(
         self, task_id: str, *, expect: set[TaskStatus] | None = None, **fields: Any
@@ -73,11 +100,25 @@ class SqlTaskStore:
         await asyncio.to_thread(self._engine.dispose)
 
     def _create(self, record: TaskRecord, row: dict[str, Any]) -> tuple[TaskRecord, bool]:
-        insert = _insert_or_ignore(self._engine.dialect.name).values(row).returning(tasks.c.id)
+        insert = _insert_or_ignore(self._engine.dialect.name, tasks).values(row)
         with map_errors(), self._engine.begin() as conn:
-            if conn.execute(insert).first() is not None:
+            if conn.execute(insert.returning(tasks.c.id)).first() is not None:
                 return record, True
-            return _fetch(conn, record.id), False
+            if record.client_id is None:
+                return _fetch(conn, record.id), False
+            same = tasks.c.owner == record.owner, tasks.c.client_id == record.client_id
+            found = conn.execute(tasks.select().where(*same)).one_or_none()
+            return (
+                (_to_record(found._mapping), False) if found else (_fetch(conn, record.id), False)
+            )
+
+    def _execute(self, statement: Any) -> int:
+        with map_errors(), self._engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    def _exists(self, query: sa.Select[Any]) -> bool:
+        with map_errors(), self._engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def _get(self, task_id: str) -> TaskRecord:
         with map_errors(), self._engine.connect() as conn:
@@ -101,21 +142,30 @@ class SqlTaskStore:
             return None
 
 
-def _insert_or_ignore(dialect: str) -> Any:
+def _insert_or_ignore(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that does nothing when the row would break any unique constraint."""
     if dialect == "postgresql":
-        return postgresql.insert(tasks).on_conflict_do_nothing(index_elements=["id"])
-    return sqlite.insert(tasks).on_conflict_do_nothing(index_elements=["id"])
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _select(engine: Engine, query: sa.Select[Any]) -> list[TaskRecord]:
+    return [_to_record(row) for row in _rows(engine, query)]
+
+
+def _rows(engine: Engine, query: sa.Select[Any]) -> list[Any]:
     with map_errors(), engine.connect() as conn:
-        return [_to_record(row._mapping) for row in conn.execute(query)]
+        return [row._mapping for row in conn.execute(query)]
+
+
+def _no_task(name: str) -> str:
+    return f"no task {name}"
 
 
 def _fetch(conn: Connection, task_id: str) -> TaskRecord:
     row = conn.execute(tasks.select().where(tasks.c.id == task_id)).one_or_none()
     if row is None:
-        raise NotFound(f"no task {task_id!r}", task_id=task_id)
+        raise NotFound(_no_task(task_id), task_id=task_id)
     return _to_record(row._mapping)
 
 

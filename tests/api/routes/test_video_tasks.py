@@ -109,6 +109,7 @@ def test_a_json_body_carries_a_video_and_its_options(client: TestClient) -> None
     [
         (make_mp4(32, 32, 32, fps=1), {"prompt": "cat"}, 413, "too_large"),
         (make_mp4(2, 1936, 64), {"prompt": "cat"}, 413, "too_large"),
+        (make_mp4(8, 32, 32, fps=1000), {"prompt": "cat"}, 413, "too_large"),
         (audio_only_mp4(), {"prompt": "cat"}, 415, "unsupported_media"),
         (make_mp4(12)[:900], {"prompt": "cat"}, 415, "unsupported_media"),
         (make_mp4(4, codec="mpeg4"), {"prompt": "cat"}, 415, "unsupported_media"),
@@ -121,6 +122,7 @@ def test_a_json_body_carries_a_video_and_its_options(client: TestClient) -> None
     ids=[
         "too-long",
         "too-large",
+        "too-many-frames-a-second",
         "no-video-stream",
         "corrupt",
         "codec",

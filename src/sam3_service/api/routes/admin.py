@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...auth import ApiKey, Scope
+from ...domain.segment import PUBLIC_OWNER
+from ..deps import ANONYMOUS
 from ..security import AdminKeysDep, admin_keys
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_keys)])
@@ -24,8 +26,24 @@ class KeyRequest(BaseModel):
         description="Owner of the tasks made with the key; default: the key's id.",
     )
     rate_per_min: int | None = Field(
-        None, ge=1, description="Requests per minute; default: SAM3_DEFAULT_RATE_PER_MIN."
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Requests per minute; default: SAM3_DEFAULT_RATE_PER_MIN.",
     )
+
+    @field_validator("owner")
+    @classmethod
+    def _own_owner(cls, value: str | None) -> str | None:
+        """An owner name of its own: not blank, not the owner of the public pictures, and
+        not the anonymous owner of the tasks made while authentication was off."""
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("the owner must not be blank")
+        if value.strip() in (PUBLIC_OWNER, ANONYMOUS):
+            raise ValueError(f"`{value.strip()}` is reserved; choose another owner")
+        return value.strip()
 
 
 class KeyView(BaseModel):

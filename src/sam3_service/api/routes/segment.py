@@ -19,7 +19,8 @@ async def segment(request: Request, services: ServicesDep, caller: CallerDep) ->
     """Segment an image now: upload it (multipart `file`) or name an earlier upload (`image_id`),
     with a text prompt, boxes and/or points. Returns objects with score, bbox, area and a COCO
     RLE mask. The same request again, or the same image with a new prompt, is answered faster."""
-    segment_input = await read_segment_input(request)
+    segment_input = await read_segment_input(request, services.limits)
     record, result = await jobs.segment_now(services, **segment_input.submit_args(caller.owner))
-    links = links_for(record.id).model_dump(exclude_none=True)
-    return {"task_id": record.id, **result, "links": links}
+    task_id = record.public_id
+    links = links_for(task_id).model_dump(exclude_none=True)
+    return {"task_id": task_id, **result, "links": links}

@@ -6,18 +6,29 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...domain import downloads, sharing, video
 from ..deps import CallerDep, ServicesDep
 from ..schemas import Links, TaskView
-from .tasks import JSONL, MP4, PNG, json_file, png_file
+from .tasks import JSONL, MP4, PNG, disposition, json_file, png_file
 
 router = APIRouter(tags=["share links"])
 
 
 class ShareRequest(BaseModel):
-    ttl_s: int | None = Field(None, description="Lifetime in seconds; default SAM3_LINK_TTL_S.")
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_s: int | None = Field(
+        None,
+        ge=1,
+        le=sharing.MAX_TTL_S,
+        description="Lifetime in seconds; default SAM3_LINK_TTL_S.",
+    )
+
+
+class Withdrawn(BaseModel):
+    withdrawn: int = Field(description="How many share links of the task stopped working.")
 
 
 class ShareLink(BaseModel):
@@ -36,13 +47,21 @@ async def share_task(
 ) -> ShareLink:
     """Make a link that shows this task's result to anyone who has it, until it expires."""
     ttl_s = body.ttl_s if body and body.ttl_s is not None else services.share_ttl_s
-    share = await sharing.create(services, task_id, owner=caller.visible_owner, ttl_s=ttl_s)
+    share = await sharing.create(
+        services, task_id, owner=caller.visible_owner, key_id=caller.key_id, ttl_s=ttl_s
+    )
     return ShareLink(
         token=share.token,
         url=f"/?share={share.token}",
         api_url=f"/v1/shared/{share.token}",
         expires_at=share.expires_at,
     )
+
+
+@router.delete("/tasks/{task_id}/share")
+async def withdraw_shares(task_id: str, services: ServicesDep, caller: CallerDep) -> Withdrawn:
+    """Withdraw every share link of this task: they stop working at once."""
+    return Withdrawn(withdrawn=await sharing.delete(services, task_id, owner=caller.visible_owner))
 
 
 @router.get("/shared/{token}")
@@ -58,21 +77,21 @@ async def get_shared(token: str, services: ServicesDep) -> TaskView:
 async def get_shared_result(token: str, services: ServicesDep) -> Response:
     """The shared result JSON."""
     record = await sharing.open_shared(services, token)
-    return json_file(await downloads.result_json(services, record), record.id)
+    return json_file(await downloads.result_json(services, record), record.public_id)
 
 
 @router.get("/shared/{token}/masks.png", response_class=Response, responses=PNG)
 async def get_shared_masks(token: str, services: ServicesDep) -> Response:
     """The shared result's masks, one colour per object."""
     record = await sharing.open_shared(services, token)
-    return png_file(await downloads.masks_png(services, record), record.id, "masks.png")
+    return png_file(await downloads.masks_png(services, record), record.public_id, "masks.png")
 
 
 @router.get("/shared/{token}/overlay.png", response_class=Response, responses=PNG)
 async def get_shared_overlay(token: str, services: ServicesDep) -> Response:
     """The shared result drawn over its image."""
     record = await sharing.open_shared(services, token)
-    return png_file(await downloads.overlay_png(services, record), record.id, "overlay.png")
+    return png_file(await downloads.overlay_png(services, record), record.public_id, "overlay.png")
 
 
 @router.get("/shared/{token}/result.jsonl", response_class=Response, responses=JSONL)
@@ -80,7 +99,7 @@ async def get_shared_result_lines(token: str, services: ServicesDep) -> Response
     """The shared video task's results, one JSON line per processed frame."""
     record = await sharing.open_shared(services, token)
     data = await downloads.result_jsonl(services, record)
-    return _file(data, "application/x-ndjson", record.id, "result.jsonl")
+    return _file(data, "application/x-ndjson", record.public_id, "result.jsonl")
 
 
 @router.get("/shared/{token}/overlay.mp4", response_class=Response, responses=MP4)
@@ -88,7 +107,7 @@ async def get_shared_overlay_video(token: str, services: ServicesDep) -> Respons
     """The shared video task's video with each object's mask in its colour."""
     record = await sharing.open_shared(services, token)
     data = await downloads.overlay_mp4(services, record)
-    return _file(data, "video/mp4", record.id, "overlay.mp4")
+    return _file(data, "video/mp4", record.public_id, "overlay.mp4")
 
 
 @router.get("/shared/{token}/image", response_class=Response)
@@ -96,7 +115,7 @@ async def get_shared_image(token: str, services: ServicesDep) -> Response:
     """The shared task's input image."""
     record = await sharing.open_shared(services, token)
     data, media_type = await downloads.input_image(services, record)
-    return Response(data, media_type=media_type)
+    return Response(data, media_type=media_type, headers=disposition(record.public_id, "input"))
 
 
 def _shared_links(token: str, kind: str) -> Links:
@@ -118,5 +137,4 @@ def _shared_links(token: str, kind: str) -> Links:
 
 
 def _file(data: bytes, media_type: str, task_id: str, name: str) -> Response:
-    headers = {"Content-Disposition": f'inline; filename="{task_id}-{name}"'}
-    return Response(data, media_type=media_type, headers=headers)
+    return Response(data, media_type=media_type, headers=disposition(task_id, name))

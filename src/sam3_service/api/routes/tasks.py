@@ -31,7 +31,7 @@ MP4: dict[int | str, dict[str, Any]] = {
 async def submit_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     """Queue a segmentation; poll the `Location` (`GET /v1/tasks/{task_id}`) for the result.
     Accepts the same fields as `POST /v1/segment`; give your own `task_id` to make retries safe."""
-    segment_input = await read_segment_input(request)
+    segment_input = await read_segment_input(request, services.limits)
     record = await jobs.submit(services, **segment_input.submit_args(caller.owner))
     view = TaskView.of(record)
     return JSONResponse(
@@ -84,8 +84,8 @@ async def download_result(task_id: str, services: ServicesDep, caller: CallerDep
     `POST /v1/segment` answers it."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     result = await downloads.result_json(services, record)
-    links = links_for(record.id, record.kind).model_dump(exclude_none=True)
-    return json_file({"task_id": record.id, **result, "links": links}, task_id)
+    links = links_for(record.public_id, record.kind).model_dump(exclude_none=True)
+    return json_file({"task_id": record.public_id, **result, "links": links}, task_id)
 
 
 @router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=PNG)
@@ -108,7 +108,7 @@ async def download_result_lines(task_id: str, services: ServicesDep, caller: Cal
     with its id (the same on every frame), score, bbox and COCO RLE mask."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     data = await downloads.result_jsonl(services, record)
-    headers = _disposition(task_id, "result.jsonl")
+    headers = disposition(task_id, "result.jsonl")
     return Response(data, media_type="application/x-ndjson", headers=headers)
 
 
@@ -119,7 +119,7 @@ async def download_overlay_video(
     """A video task's video with each object's mask in its colour, labelled `id score`."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     data = await downloads.overlay_mp4(services, record)
-    return Response(data, media_type="video/mp4", headers=_disposition(task_id, "overlay.mp4"))
+    return Response(data, media_type="video/mp4", headers=disposition(task_id, "overlay.mp4"))
 
 
 @router.get("/tasks/{task_id}/input", response_class=Response)
@@ -127,18 +127,18 @@ async def download_input(task_id: str, services: ServicesDep, caller: CallerDep)
     """The uploaded image or video, as it was received."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     data, media_type = await downloads.input_image(services, record)
-    return Response(
-        data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"}
-    )
+    headers = {"Cache-Control": "private, max-age=86400", **disposition(task_id, "input")}
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def json_file(result: dict[str, Any], task_id: str) -> Response:
-    return JSONResponse(result, headers=_disposition(task_id, "result.json"))
+    return JSONResponse(result, headers=disposition(task_id, "result.json"))
 
 
 def png_file(png: bytes, task_id: str, name: str) -> Response:
-    return Response(png, media_type="image/png", headers=_disposition(task_id, name))
+    return Response(png, media_type="image/png", headers=disposition(task_id, name))
 
 
-def _disposition(task_id: str, name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'inline; filename="{task_id}-{name}"'}
+def disposition(task_id: str, name: str) -> dict[str, str]:
+    """Downloads are saved, never shown in the service's origin."""
+    return {"Content-Disposition": f'attachment; filename="{task_id}-{name}"'}
