@@ -38,14 +38,16 @@ def serve(
 ) -> None:
     """Run the HTTP API (and, with no SAM3_BROKER_URL, the model and task workers in-process)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from .api.app import create_app
     from .api.request_id import configure_logging
+    from .logs import wants_json
     from .runtime import choose_model
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     spec = choose_model(settings)
     random_note = (
         "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
@@ -57,6 +59,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None if wants_json(settings.log_format) else LOGGING_CONFIG,  # JSON: ours
     )
 
 
@@ -71,14 +74,32 @@ def worker(
 ) -> None:
     """Run queued jobs from SAM3_BROKER_URL: each process loads the model once, reports its
     state through SAM3_REDIS_URL, and runs one job at a time. SIGTERM finishes the running job."""
-    import logging
-
+    from .logs import configure
     from .worker import run_worker
 
     settings = Settings()
-    log_format = "%(levelname)s %(processName)s %(name)s: %(message)s"
-    logging.basicConfig(level=settings.log_level.upper(), format=log_format)
+    text_format = "%(levelname)s %(processName)s %(name)s: %(message)s"
+    configure(settings.log_level, settings.log_format, text_format=text_format)
     raise typer.Exit(_or_exit(lambda: run_worker(settings, pool=pool, concurrency=concurrency)))
+
+
+@app.command("worker-alive")
+def worker_alive() -> None:
+    """Exit 0 if a worker process on this host beat lately (within 6 heartbeats, at least
+    30 s), else 1: the workers' liveness probe. Each beat comes from the loop that runs jobs."""
+    import time
+
+    settings = Settings()
+    limit_s = max(6 * settings.worker_heartbeat_s, 30.0)
+    try:
+        age_s = time.time() - settings.worker_heartbeat_file.stat().st_mtime
+    except FileNotFoundError:
+        console.print(f"No heartbeat yet: {settings.worker_heartbeat_file} is missing.")
+        raise typer.Exit(1) from None
+    if age_s > limit_s:
+        console.print(f"The last heartbeat was {age_s:.0f} s ago (limit {limit_s:.0f} s).")
+        raise typer.Exit(1)
+    console.print(f"Alive: the last heartbeat was {age_s:.1f} s ago.")
 
 
 @app.command("segment")

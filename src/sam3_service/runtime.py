@@ -19,6 +19,7 @@ from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .errors import ConfigError
 from .inference import Engine, Thresholds
+from .logs import bind
 from .media import VideoLimits
 from .settings import TINY_RANDOM, Settings
 from .storage import open_blob_store
@@ -164,7 +165,8 @@ def _open_auth(settings: Settings, stack: AsyncExitStack) -> tuple[KeyStore, Rat
 
 def _job_runner(services: Services) -> JobHandler:
     async def run(task_id: str) -> None:
-        await jobs.run(services, task_id)
+        with bind(task_id=task_id):
+            await jobs.run(services, task_id)
 
     return run
 
