@@ -30,7 +30,8 @@ class WorkerMetrics:
     """What one worker process records: stage times, outcomes, model load, feature cache."""
 
     def __init__(self) -> None:
-        registry = CollectorRegistry()  # its own: in multiprocess mode the files are the truth
+        # Its own registry: in multiprocess mode the files are the truth, read by the server.
+        registry = self.registry = CollectorRegistry()
         self.stage_seconds = Histogram(
             "sam3_worker_inference_seconds",
             "Time of each stage of the jobs that this worker ran (decode, encoders, masks...).",

@@ -14,6 +14,11 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
+UTILISATION = "sam3_gpu_utilization_ratio"
+MEMORY_USED = "sam3_gpu_memory_used_bytes"
+MEMORY_TOTAL = "sam3_gpu_memory_total_bytes"
+GPU_METRICS = (UTILISATION, MEMORY_USED, MEMORY_TOTAL)
+
 
 class GpuCollector(Collector):
     """Per GPU (label `gpu`, its index; `uuid`): utilisation ratio and memory bytes."""
@@ -48,7 +53,7 @@ def _init_nvml() -> Any:
 def _families(nvml: Any) -> list[Metric]:
     labels = ["gpu", "uuid"]
     utilisation = GaugeMetricFamily(
-        "sam3_gpu_utilization_ratio",
+        UTILISATION,
         "Share of the last sample period during which the GPU ran kernels (NVML), 0 to 1.",
         labels=labels,
     )
