@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -49,6 +50,10 @@ def serve(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
     spec = choose_model(settings)
+    json_lines = console.quiet = wants_json(settings.log_format)  # then no line but JSON
+    if json_lines:
+        where = f"http://{settings.host}:{settings.port}"
+        logging.getLogger(__name__).info("serving the model %s on %s", spec, where)
     random_note = (
         "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
     )
@@ -59,7 +64,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        log_config=None if wants_json(settings.log_format) else LOGGING_CONFIG,  # JSON: ours
+        log_config=None if json_lines else LOGGING_CONFIG,  # JSON: uvicorn's lines through ours
     )
 
 

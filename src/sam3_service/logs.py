@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,9 +75,12 @@ def configure(level: str, log_format: LogFormat, *, text_format: str) -> None:
     if not root.handlers:
         handler = logging.StreamHandler()
         json_lines = wants_json(log_format)
+        if json_lines:  # no progress bars between the lines (read when transformers loads)
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(text_format))
         root.addHandler(handler)
         root.setLevel(level.upper())
+        logging.captureWarnings(True)  # warnings become log lines too, JSON when those are
     for existing in root.handlers:
         if not any(isinstance(f, ContextFilter) for f in existing.filters):
             existing.addFilter(ContextFilter())

@@ -16,11 +16,11 @@ from contextlib import AsyncExitStack, nullcontext
 from pathlib import Path
 
 from .domain import jobs
-from .domain.models import ModelHost, ModelState
+from .domain.models import ModelHost
 from .domain.services import Services
 from .domain.workers import Heartbeat, WorkerReport, report_of
 from .errors import ConfigError, Sam3Error
-from .logs import bind
+from .logs import bind, wants_json
 from .runtime import choose_model, model_host, open_services
 from .settings import Settings
 from .tasks import open_task_worker
@@ -73,8 +73,7 @@ class ServiceProcess:
             self._services = self._heartbeat = None
             raise
         await heartbeat.beat()
-        if host.load_seconds is not None:
-            metrics.model_load_seconds.set(host.load_seconds)
+        metrics.model(host)
         log.info("worker %s serves %s", self.worker_id, self.model)
 
     async def run(self, task_id: str) -> None:
@@ -86,10 +85,12 @@ class ServiceProcess:
             except Sam3Error:
                 metrics.job_outcome("retry")
                 raise
+            record = await self.services.store.get(task_id)
+            log.info("job %s: %s", task_id, record.status.value)
         self.jobs += 1
-        metrics.job_done(await self.services.store.get(task_id))
-        if self._host is not None and self._host.state is ModelState.READY:
-            metrics.engine_stats(self._host.engine().stats)
+        metrics.job_done(record)
+        if self._host is not None:
+            metrics.model(self._host)
         if self._heartbeat is not None:
             await self._heartbeat.beat()
 
@@ -145,4 +146,9 @@ def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 
     )
     port = settings.worker_metrics_port
     with serve_worker_metrics(settings.host, port) if port else nullcontext():
-        return worker.run(pool=pool, concurrency=concurrency, loglevel=settings.log_level.upper())
+        return worker.run(
+            pool=pool,
+            concurrency=concurrency,
+            loglevel=settings.log_level.upper(),
+            quiet=wants_json(settings.log_format),
+        )

@@ -14,9 +14,18 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    multiprocess,
+    values,
+)
 from prometheus_client.exposition import start_http_server
 
+from .domain.models import ModelHost, ModelState
 from .inference.base import EngineStats
 from .inference.nvml import GpuCollector
 from .tasks.base import TaskRecord
@@ -61,7 +70,22 @@ class WorkerMetrics:
             "Images that ran the vision encoder.",
             registry=registry,
         )
+        # The API's names for the same things, which the alerts read (an API with workers
+        # hosts no model).
+        self.model_state = Gauge(
+            "sam3_model_state",
+            "1 for the model's current state (in any process of the worker).",
+            ["state"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.inference_seconds = Summary(
+            "sam3_inference_seconds",
+            "Time the model spent on inferences in this worker.",
+            registry=registry,
+        )
         self._seen = EngineStats()
+        self._seen_inferences = (0, 0.0)
 
     def job_done(self, record: TaskRecord) -> None:
         """Count a job that reached an outcome, with its stage times."""
@@ -71,6 +95,21 @@ class WorkerMetrics:
 
     def job_outcome(self, outcome: str) -> None:
         self.tasks.labels(outcome).inc()
+
+    def model(self, host: ModelHost) -> None:
+        """Record the model's state, load time and inferences so far."""
+        for state in ModelState:
+            self.model_state.labels(state.value).set(float(host.state is state))
+        if host.load_seconds is not None:
+            self.model_load_seconds.set(host.load_seconds)
+        count, seconds = self._seen_inferences
+        for _ in range(host.inferences - count):  # a summary adds one observation at a time
+            self.inference_seconds.observe(
+                (host.inference_seconds - seconds) / (host.inferences - count)
+            )
+        self._seen_inferences = (host.inferences, host.inference_seconds)
+        if host.state is ModelState.READY:
+            self.engine_stats(host.engine().stats)
 
     def engine_stats(self, stats: EngineStats) -> None:
         """Count the feature cache's hits and misses since the last call."""
