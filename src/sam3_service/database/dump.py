@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,23 +75,19 @@ def load_tables(url: str, folder: Path, revision: str, tables: list[str]) -> dic
     return counts
 
 
-class _snapshot:
+@contextmanager
+def _snapshot(conn: Connection) -> Iterator[None]:
     """One transaction that sees a single state of every table: PostgreSQL's repeatable read
     (read only), SQLite's write lock (taken by the engine at BEGIN)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execution_options(isolation_level="REPEATABLE READ")
-            self.conn.begin()
-            self.conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        else:
-            self.conn.begin()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.conn.rollback()
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ")
+    conn.begin()
+    try:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield
+    finally:
+        conn.rollback()
 
 
 def _tables(conn: Connection) -> list[sa.Table]:
