@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from sam3_service.auth import Scope, open_key_store
 from sam3_service.backup import backup, restore
 from sam3_service.cli import app
+from sam3_service.database import upgrade_database
 from sam3_service.errors import ConfigError, Conflict
 from sam3_service.settings import Settings
 from sam3_service.storage import open_blob_store
@@ -193,3 +195,31 @@ def test_the_commands_say_what_they_backed_up_and_restored(
     asyncio.run(find_everything(settings_for(tmp_path / "data"), stored))
     refused = runner.invoke(app, ["restore", str(tmp_path)])
     assert refused.exit_code == 1 and "no manifest.json" in refused.output
+
+
+async def test_a_backup_of_an_older_schema_is_restored_then_migrated(tmp_path: Path) -> None:
+    old = settings_for(tmp_path / "old")
+    upgrade_database(old.resolved_database_url, revision="0001")  # tasks, no api_keys yet
+    engine = sa.create_engine(old.resolved_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO tasks (id, kind, input_key, params, owner, status, progress, "
+                "timings_ms, attempts, created_at) VALUES ('t-old', 'image', 'images/x', '{}', "
+                "'carol', 'queued', 0, '{}', 0, '2025-01-02 03:04:05.000000')"
+            )
+        )
+    engine.dispose()
+    made = await backup(old, tmp_path / "backup")
+    assert (made.schema_revision, made.rows) == ("0001", {"tasks": 1})
+
+    new = settings_for(tmp_path / "new")
+    restored = await restore(new, tmp_path / "backup")
+    assert restored.rows == {"tasks": 1}
+    store = await open_task_store(new.resolved_database_url)  # at the newest revision now
+    record = await store.get("t-old")
+    await store.aclose()
+    assert (record.owner, record.created_at.isoformat()) == ("carol", "2025-01-02T03:04:05+00:00")
+    keys = open_key_store(new.resolved_database_url)
+    assert await keys.list() == []  # the table that 0002 added exists
+    await keys.aclose()
