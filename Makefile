@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv serve test test-fast lint format bench clean
+.PHONY: venv system-deps serve test test-fast lint format bench clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy src/sam3_service
 
-test: lint
+# The Debian packages the tests drive (Chromium, nginx, Prometheus): installed when root.
+system-deps:
+	scripts/system-deps.sh
+
+test: system-deps lint
 	node --test tests/web/js/
 	$(BIN)/pytest
 

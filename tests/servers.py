@@ -152,8 +152,9 @@ class RabbitMQNode:
     temporary folder (which every user can reach), open to that user.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, prometheus_port: int | None = None) -> None:
         self.port, self.dist_port = free_ports(2)
+        self.prometheus_port = prometheus_port  # serve the rabbitmq_prometheus plugin there
         self.node = f"sam3-test-{self.port}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         self.root = Path(tempfile.mkdtemp(prefix="sam3-rabbitmq-"))
@@ -223,8 +224,16 @@ class RabbitMQNode:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
             (self.root / folder).chmod(0o777)
         config = self.root / "rabbitmq.conf"
-        config.write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
-        (self.root / "plugins").write_text("[].\n")
+        lines = [f"listeners.tcp.local = 127.0.0.1:{self.port}"]
+        plugins = "[]"
+        if self.prometheus_port:
+            lines += [
+                f"prometheus.tcp.port = {self.prometheus_port}",
+                "prometheus.tcp.ip = 127.0.0.1",
+            ]
+            plugins = "[rabbitmq_prometheus]"
+        config.write_text("\n".join(lines) + "\n")
+        (self.root / "plugins").write_text(f"{plugins}.\n")
         (self.root / "env.conf").write_text("")  # not the machine's rabbitmq-env.conf
         return {
             **os.environ,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -38,27 +39,35 @@ def serve(
 ) -> None:
     """Run the HTTP API (and, with no SAM3_BROKER_URL, the model and task workers in-process)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from .api.app import create_app
     from .api.request_id import configure_logging
+    from .logs import wants_json
     from .runtime import check_link_secret, check_listen, choose_model
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     _or_exit(lambda: check_listen(settings, settings.host))
     _or_exit(lambda: check_link_secret(settings))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    json_lines = console.quiet = wants_json(settings.log_format)  # then no line but JSON
+    where = f"http://{settings.host}:{settings.port}"
     if settings.broker_url:  # the API loads no model: name none
         spec = settings.model
         console.print(
             "[bold]sam3-service[/] API: the workers (`sam3-service worker`) run the model"
         )
+        if json_lines:
+            logging.getLogger(__name__).info("serving the API on %s", where)
     else:
         spec = choose_model(settings)
         random_note = (
             "  [bold red](random weights: masks are meaningless)[/]" if spec == TINY_RANDOM else ""
         )
         console.print(f"[bold]sam3-service[/] model: [cyan]{spec}[/]{random_note}")
+        if json_lines:
+            logging.getLogger(__name__).info("serving the model %s on %s", spec, where)
     console.print(f"Listening on http://{settings.host}:{settings.port}  (API docs at /docs)")
     uvicorn.run(
         create_app(settings.model_copy(update={"model": spec})),
@@ -66,6 +75,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level.lower(),
         **http_limits(settings),
+        log_config=None if json_lines else LOGGING_CONFIG,  # JSON: uvicorn's lines through ours
     )
 
 
@@ -91,14 +101,32 @@ def worker(
 ) -> None:
     """Run queued jobs from SAM3_BROKER_URL: each process loads the model once, reports its
     state through SAM3_REDIS_URL, and runs one job at a time. SIGTERM finishes the running job."""
-    import logging
-
+    from .logs import configure
     from .worker import run_worker
 
     settings = Settings()
-    log_format = "%(levelname)s %(processName)s %(name)s: %(message)s"
-    logging.basicConfig(level=settings.log_level.upper(), format=log_format)
+    text_format = "%(levelname)s %(processName)s %(name)s: %(message)s"
+    configure(settings.log_level, settings.log_format, text_format=text_format)
     raise typer.Exit(_or_exit(lambda: run_worker(settings, pool=pool, concurrency=concurrency)))
+
+
+@app.command("worker-alive")
+def worker_alive() -> None:
+    """Exit 0 if a worker process on this host beat lately (within 6 heartbeats, at least
+    30 s), else 1: the workers' liveness probe. Each beat comes from the loop that runs jobs."""
+    import time
+
+    settings = Settings()
+    limit_s = max(6 * settings.worker_heartbeat_s, 30.0)
+    try:
+        age_s = time.time() - settings.worker_heartbeat_file.stat().st_mtime
+    except FileNotFoundError:
+        console.print(f"No heartbeat yet: {settings.worker_heartbeat_file} is missing.")
+        raise typer.Exit(1) from None
+    if age_s > limit_s:
+        console.print(f"The last heartbeat was {age_s:.0f} s ago (limit {limit_s:.0f} s).")
+        raise typer.Exit(1)
+    console.print(f"Alive: the last heartbeat was {age_s:.1f} s ago.")
 
 
 @app.command("segment")
@@ -181,6 +209,43 @@ def build_tiny_model_command(
     with console.status(f"Building a {size} random SAM 3..."):
         path = build_tiny_model(folder, size=size, seed=seed)  # type: ignore[arg-type]
     console.print(f"Wrote {path}. Serve it with: SAM3_MODEL={path} sam3-service serve")
+
+
+@app.command("backup")
+def backup_command(
+    folder: Annotated[Path, typer.Argument(help="A new or empty folder for the backup.")],
+    blobs: Annotated[
+        bool, typer.Option(help="Copy the stored objects too (--no-blobs: their checksums only).")
+    ] = True,
+    timestamped: Annotated[
+        bool, typer.Option(help="Write into a new FOLDER/<UTC time> instead (for schedules).")
+    ] = False,
+) -> None:
+    """Back up the task database (tasks, API keys: every table, from one snapshot) and a
+    manifest of the stored objects with their SHA-256, and by default the objects themselves."""
+    from datetime import UTC, datetime
+
+    from .backup import backup
+
+    if timestamped:
+        folder = folder / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = _or_exit(lambda: asyncio.run(backup(Settings(), folder, blobs=blobs)))
+    console.print(report.describe("Backed up") + f" into {folder}")
+
+
+@app.command("restore")
+def restore_command(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A backup.")],
+) -> None:
+    """Restore a backup into the empty database of SAM3_DATABASE_URL (then migrated to this
+    version's schema) and the store of SAM3_STORAGE_URL. Refuses a backup of a newer schema."""
+    from .backup import restore
+
+    report = _or_exit(lambda: asyncio.run(restore(Settings(), folder)))
+    console.print(report.describe("Restored") + f" from {folder}")
+    if report.blobs_missing:
+        console.print("[bold red]Missing:[/] " + " ".join(report.blobs_missing[:20]))
+        raise typer.Exit(1)
 
 
 keys_app = typer.Typer(

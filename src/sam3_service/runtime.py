@@ -20,6 +20,7 @@ from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .errors import ConfigError
 from .inference import Engine, Thresholds
+from .logs import bind
 from .media import VideoLimits
 from .settings import LINK_SECRET_PLACEHOLDER, MIN_LINK_SECRET_BYTES, TINY_RANDOM, Settings
 from .storage import open_blob_store
@@ -215,7 +216,8 @@ def _job_runner(services: Services, wait_s: float) -> JobHandler:
     async def run(task_id: str) -> None:
         if services.models is not None:
             await services.models.until_loaded(wait_s)
-        await jobs.run(services, task_id)
+        with bind(task_id=task_id):
+            await jobs.run(services, task_id)
 
     return run
 

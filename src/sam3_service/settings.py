@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: float = Field(300, gt=0, description="A longer job fails (prefork).")
     task_time_limit_s: float = Field(360, gt=0, description="Its process is killed after this.")
     worker_heartbeat_s: float = Field(5, gt=0, description="How often a worker reports its state.")
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of a worker's Prometheus metrics (0: none)."
+    )
 
     # Security
     auth_enabled: bool = Field(
@@ -106,6 +109,9 @@ class Settings(BaseSettings):
     link_ttl_s: int = Field(7 * 24 * 3600, gt=0)
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: JSON lines unless stderr is a terminal."
+    )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
 
     @field_validator("data_dir")
@@ -120,6 +126,11 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or (self.data_dir / "blobs").as_uri()
+
+    @property
+    def worker_heartbeat_file(self) -> Path:
+        """Touched by each worker process at each heartbeat (`sam3-service worker-alive`)."""
+        return self.data_dir / "worker-heartbeat"
 
     @property
     def models_dir(self) -> Path:

@@ -12,16 +12,19 @@ import asyncio
 import logging
 import os
 import socket
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, nullcontext
+from pathlib import Path
 
 from .domain import jobs
 from .domain.models import ModelHost
 from .domain.services import Services
 from .domain.workers import Heartbeat, WorkerReport, report_of
 from .errors import ConfigError, Sam3Error
+from .logs import bind, wants_json
 from .runtime import choose_model, model_host, open_services
 from .settings import Settings
 from .tasks import open_task_worker
+from .worker_metrics import WorkerMetrics, serve_worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class ServiceProcess:
         self._host: ModelHost | None = None
         self._services: Services | None = None
         self._heartbeat: Heartbeat | None = None
+        self.metrics: WorkerMetrics | None = None  # made once open: in the pool process
 
     @property
     def services(self) -> Services:
@@ -49,6 +53,7 @@ class ServiceProcess:
     async def open(self) -> None:
         """Open the backends, report `starting`, load the model, report `ready` (or `failed`)."""
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        metrics = self.metrics = WorkerMetrics()
         host = self._host = model_host(self.settings, self.model)
         self._stack.callback(host.close)
         try:
@@ -68,26 +73,62 @@ class ServiceProcess:
             self._services = self._heartbeat = None
             raise
         await heartbeat.beat()
+        metrics.model(host)
         log.info("worker %s serves %s", self.worker_id, self.model)
 
     async def run(self, task_id: str) -> None:
         """Run one job; a transient fault is raised for the queue to retry it."""
-        await jobs.run(self.services, task_id, retry_transient=True)
+        metrics = self._metrics()
+        with bind(task_id=task_id, **await self._log_fields(task_id)):
+            try:
+                await jobs.run(self.services, task_id, retry_transient=True)
+            except Sam3Error:
+                metrics.job_outcome("retry")
+                raise
+            record = await self.services.store.get(task_id)
+            log.info("job %s: %s", task_id, record.status.value)
         self.jobs += 1
+        metrics.job_done(record)
+        if self._host is not None:
+            metrics.model(self._host)
         if self._heartbeat is not None:
             await self._heartbeat.beat()
 
     async def give_up(self, task_id: str, error: Sam3Error) -> None:
         """Fail the task for good."""
         await jobs.give_up(self.services, task_id, error)
+        self._metrics().job_outcome("failed")
 
     async def aclose(self) -> None:
         """Stop reporting, close the backends and free the model."""
         await self._stack.aclose()
 
+    async def _log_fields(self, task_id: str) -> dict[str, str | None]:
+        """The owner of the task and the version of the model, for the job's log lines."""
+        try:
+            owner: str | None = (await self.services.store.get(task_id)).owner
+        except Sam3Error:
+            owner = None  # the job itself reports a missing task
+        info = self._host.info if self._host is not None else None
+        return {"owner": owner, "model_version": info.version if info else None}
+
+    def _metrics(self) -> WorkerMetrics:
+        if self.metrics is None:
+            raise Sam3Error("this worker process is not open")
+        return self.metrics
+
     def _report(self) -> WorkerReport:
         assert self._host is not None
+        _touch(self.settings.worker_heartbeat_file)  # for the liveness probe: this loop runs
         return report_of(self.worker_id, self._host, jobs=self.jobs)
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as exc:
+        log.warning("cannot touch the heartbeat file %s: %s", path, exc)
 
 
 def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 1) -> int:
@@ -103,4 +144,11 @@ def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 
         soft_time_limit_s=settings.task_soft_time_limit_s,
         time_limit_s=settings.task_time_limit_s,
     )
-    return worker.run(pool=pool, concurrency=concurrency, loglevel=settings.log_level.upper())
+    port = settings.worker_metrics_port
+    with serve_worker_metrics(settings.host, port) if port else nullcontext():
+        return worker.run(
+            pool=pool,
+            concurrency=concurrency,
+            loglevel=settings.log_level.upper(),
+            quiet=wants_json(settings.log_format),
+        )

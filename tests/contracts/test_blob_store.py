@@ -98,3 +98,13 @@ async def test_share_url_is_none_or_serves_the_bytes(store: BlobStore) -> None:
         with await asyncio.to_thread(urllib.request.urlopen, url, timeout=5) as response:
             assert response.read() == b"pixels"
             assert response.headers["Content-Type"] == "image/png"
+
+
+async def test_keys_lists_every_key_and_content_types_are_kept(store: BlobStore) -> None:
+    assert await store.keys() == []
+    await store.put("results/t1/result.json", b"{}", "application/json")
+    await store.put("images/abc", b"png", "image/png")
+    assert await store.keys() == ["images/abc", "results/t1/result.json"]
+    assert await store.content_type("images/abc") == "image/png"
+    with pytest.raises(NotFound):
+        await store.content_type("images/missing")

@@ -22,8 +22,6 @@ from sam3_service.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PREFIX = "SAM3_"
-# Debian packages that provide the tools, as `.ci/run` installs them.
-TOOL_PACKAGES = {"nginx": "nginx-light", "promtool": "prometheus"}
 
 
 @dataclass(frozen=True)
@@ -97,10 +95,7 @@ def require_tool(name: str) -> str:
     """The path of a validating tool; fails (never skips) when it is not installed."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path is None:
-        package = TOOL_PACKAGES[name]
-        pytest.fail(
-            f"`{name}` is not installed: apt-get install -y --no-install-recommends {package}"
-        )
+        pytest.fail(f"`{name}` is not installed: run scripts/system-deps.sh (or `make test`)")
     return path
 
 

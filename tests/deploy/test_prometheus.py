@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sam3_service.api.app import create_app
 from sam3_service.domain.models import ModelHost
+from sam3_service.inference.base import EngineStats
+from sam3_service.inference.nvml import GPU_METRICS
+from sam3_service.tasks.base import TaskRecord
+from sam3_service.worker_metrics import WorkerMetrics
 from tests.deploy.files import (
     DEPLOY,
     load_yaml,
@@ -94,12 +99,24 @@ def test_the_alerts_cover_what_operators_watch() -> None:
     assert all(rule["labels"]["severity"] in ("warning", "critical") for rule in alert_rules())
 
 
+def worker_metrics() -> set[str]:
+    """The sample names of a worker's metrics port once it ran a job, and of its GPUs."""
+    metrics = WorkerMetrics()
+    metrics.job_done(TaskRecord("t", "image", "images/x", {}, timings_ms={"decode": 1.0}))
+    metrics.engine_stats(EngineStats(vision_encoder_runs=1))
+    metrics.model_load_seconds.set(1)
+    text = generate_latest(metrics.registry).decode()
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    return names | set(GPU_METRICS)
+
+
 def test_alerts_and_panels_read_metrics_that_exist(served_metrics: set[str]) -> None:
     expressions = [rule["expr"] for rule in alert_rules()] + dashboard_expressions()
     read = set().union(*map(promql_metric_names, expressions))
-    unknown = read - served_metrics - set(EXPORTED_ELSEWHERE)
+    served = served_metrics | worker_metrics()
+    unknown = read - served - set(EXPORTED_ELSEWHERE)
     assert unknown == set(), f"no such metric in the service's /metrics: {sorted(unknown)}"
-    assert {name for name in read if name.startswith("sam3_")} <= served_metrics
+    assert {name for name in read if name.startswith("sam3_")} <= served
 
 
 def test_queue_metrics_name_the_services_queue() -> None:

@@ -155,7 +155,7 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
-            "(apt-get update && apt-get install -y chromium fonts-wqy-microhei)",
+            "(scripts/system-deps.sh installs it; `make test` runs it)",
             pytrace=False,
         )
     from playwright.sync_api import sync_playwright

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     `models` lets a caller share an already loaded model (tests, benchmarks)."""
     settings = settings or Settings()
     check_link_secret(settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:

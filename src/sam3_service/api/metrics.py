@@ -35,6 +35,7 @@ from ..domain import workers
 from ..domain.models import ModelState
 from ..domain.services import Services
 from ..errors import Sam3Error
+from ..inference.nvml import GpuCollector
 from .deps import ServicesDep
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -68,6 +69,7 @@ class Metrics:
         self._state = _StateCollector()
         self.registry.register(self._state)
         ProcessCollector(registry=self.registry)
+        self.registry.register(GpuCollector())  # a model in this process may use a GPU
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -16,6 +16,9 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import logs
+from ..logs import LogFormat
+
 HEADER = "X-Request-ID"
 LOG_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -63,9 +66,10 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr (unless logging is set up already) with each line's request id."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+def configure_logging(level: str, log_format: LogFormat = "text") -> None:
+    """Log to stderr (unless logging is set up already) with each line's request id, as JSON
+    lines or text (`sam3_service.logs`)."""
+    logs.configure(level, log_format, text_format=LOG_FORMAT)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RequestIdLogFilter) for f in handler.filters):

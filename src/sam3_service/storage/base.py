@@ -20,6 +20,14 @@ class BlobStore(Protocol):
         """Whether `key` holds data."""
         ...
 
+    async def content_type(self, key: str) -> str:
+        """The content type given to `put`. Raises NotFound."""
+        ...
+
+    async def keys(self) -> list[str]:
+        """Every key in the store, sorted (backups list them)."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""
         ...

@@ -47,6 +47,10 @@ class LocalBlobStore:
         """Whether `key` holds data."""
         return await asyncio.to_thread(self._path(key).is_file)
 
+    async def keys(self) -> list[str]:
+        """Every key in the store, sorted (hidden files, such as sidecars, are no keys)."""
+        return await asyncio.to_thread(self._keys)
+
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""
         path = self._path(key)
@@ -62,6 +66,16 @@ class LocalBlobStore:
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
+
+    def _keys(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder, subfolders, files in os.walk(self.root):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            base = Path(folder).relative_to(self.root)
+            found += [(base / name).as_posix() for name in files if not name.startswith(".")]
+        return sorted(found)
 
     def _write(self, path: Path, data: bytes, content_type: str) -> None:
         try:

@@ -86,6 +86,18 @@ class S3BlobStore:
             return False
         return True
 
+    async def content_type(self, key: str) -> str:
+        """The content type given to `put`. Raises NotFound."""
+        head = functools.partial(self._client.head_object, Bucket=self.bucket, Key=self._name(key))
+        with _map_errors(key):
+            response = await asyncio.to_thread(head)
+        return str(response.get("ContentType", "application/octet-stream"))
+
+    async def keys(self) -> list[str]:
+        """Every key under this store's prefix, sorted."""
+        with _map_errors(self.prefix or "/"):
+            return await asyncio.to_thread(self._list)
+
     async def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error (S3 deletes are idempotent)."""
         with _map_errors(key):
@@ -117,6 +129,15 @@ class S3BlobStore:
         response = self._client.get_object(Bucket=self.bucket, Key=name)
         body: bytes = response["Body"].read()
         return body
+
+    def _list(self) -> list[str]:
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
+        return sorted(
+            item["Key"][len(start) :] for page in pages for item in page.get("Contents", [])
+        )
 
     def _create_bucket(self) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket}

@@ -183,14 +183,24 @@ class CeleryWorker:
         self._main_pid = os.getpid()
         self._start_failed = multiprocessing.get_context("fork").Event()
 
-    def run(self, *, pool: str = "prefork", concurrency: int = 1, loglevel: str = "INFO") -> int:
-        """Consume until stopped (SIGTERM finishes the running jobs first); the exit status."""
+    def run(
+        self,
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        loglevel: str = "INFO",
+        quiet: bool = False,
+    ) -> int:
+        """Consume until stopped (SIGTERM finishes the running jobs first); the exit status.
+        `quiet`: no banner (when the logs are JSON lines)."""
         options = self.worker_options(pool, concurrency)
         if pool == "solo":
             self.app.conf.broker_heartbeat = 0  # its blocking loop sends no AMQP heartbeats
         declare_queues(self.app, self.queue)
         with self.process_hooks():  # before the worker: the solo pool opens as it is made
-            worker = self.app.Worker(hostname=self.hostname, loglevel=loglevel, **options)
+            worker = self.app.Worker(
+                hostname=self.hostname, loglevel=loglevel, quiet=quiet, **options
+            )
             worker.start()
         return 1 if self._start_failed.is_set() else int(worker.exitcode or 0)
 
