@@ -146,6 +146,7 @@ def test_serve_with_a_broker_names_no_model_it_does_not_load(
     monkeypatch.setenv("SAM3_MODEL", "facebook/sam3")
     monkeypatch.setenv("SAM3_MODEL_FALLBACK_TO_TINY", "true")
     monkeypatch.setenv("SAM3_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SAM3_LOG_FORMAT", "text")  # the banner a person reads
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     assert len(served) == 1
