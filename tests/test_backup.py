@@ -92,6 +92,7 @@ async def fill(settings: Settings) -> Stored:
     task_store = await open_task_store(settings.resolved_database_url)
     for record in tasks:
         await task_store.create(record)
+    await task_store.add_upload("alice", hashlib.sha256(picture).hexdigest())
     await task_store.aclose()
     keys = open_key_store(settings.resolved_database_url)
     made = [
@@ -107,6 +108,9 @@ async def find_everything(settings: Settings, stored: Stored) -> None:
     task_store = await open_task_store(settings.resolved_database_url)
     for record in stored.tasks:
         assert await task_store.get(record.id) == record
+    image_sha256 = stored.tasks[0].input_key.removeprefix("images/")
+    assert await task_store.has_upload("alice", image_sha256)  # her image_id still works
+    assert not await task_store.has_upload("bob", image_sha256)
     await task_store.aclose()
     keys = open_key_store(settings.resolved_database_url)
     for key_id, secret in stored.secrets.items():
@@ -128,7 +132,8 @@ async def test_a_backup_restores_tasks_keys_and_objects_after_a_wipe(
     source = settings_for(tmp_path / "data", source_url)
     stored = await fill(source)
     made = await backup(source, tmp_path / "backup")
-    assert made.rows == {"api_keys": 2, "tasks": 2} and made.blobs == 2
+    assert made.rows == {"api_keys": 2, "shares": 0, "tasks": 2, "uploads": 1}
+    assert made.blobs == 2
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["schema_revision"] == made.schema_revision and manifest["blobs"]["copied"]
 
@@ -187,11 +192,13 @@ def test_the_commands_say_what_they_backed_up_and_restored(
     made = runner.invoke(app, ["backup", "--timestamped", str(tmp_path / "backups")])
     assert made.exit_code == 0, made.output
     (folder,) = (tmp_path / "backups").iterdir()
-    assert "Backed up 2 api_keys, 2 tasks" in " ".join(made.output.split())
+    assert "Backed up 2 api_keys, 0 shares, 2 tasks, 1 uploads" in " ".join(made.output.split())
     shutil.rmtree(tmp_path / "data")
     done = runner.invoke(app, ["restore", str(folder)])
     assert done.exit_code == 0, done.output
-    assert "Restored 2 api_keys, 2 tasks (schema" in " ".join(done.output.split())
+    assert "Restored 2 api_keys, 0 shares, 2 tasks, 1 uploads (schema" in " ".join(
+        done.output.split()
+    )
     asyncio.run(find_everything(settings_for(tmp_path / "data"), stored))
     refused = runner.invoke(app, ["restore", str(tmp_path)])
     assert refused.exit_code == 1 and "no manifest.json" in refused.output
