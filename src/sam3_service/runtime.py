@@ -66,9 +66,22 @@ def model_host(settings: Settings, spec: str) -> ModelHost:
             device=settings.device,
             vision_cache_bytes=settings.vision_cache_bytes,
             text_cache_entries=settings.text_cache_entries,
+            threads=torch_threads(settings),
+            batch_window_ms=settings.batch_window_ms,
+            max_batch=settings.max_batch,
+            compile_vision=settings.compile_vision,
+            attention=settings.attention,
         )
 
     return ModelHost(spec, load, max_pending=settings.max_queue_depth)
+
+
+def torch_threads(settings: Settings) -> int:
+    """SAM3_TORCH_THREADS, or this process's share of the cores: those it may use divided by
+    SAM3_MODEL_PROCESSES (1 when unset), at least 1."""
+    from .inference.threads import torch_threads as share
+
+    return settings.torch_threads or share(settings.model_processes or 1)
 
 
 def limits(settings: Settings) -> Limits:

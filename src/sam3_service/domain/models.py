@@ -28,7 +28,9 @@ class ModelHost:
     """Owns one engine: loads it on a thread, then runs every inference on one dedicated thread.
 
     One inference thread means one model is never run by two threads at once, and the event loop
-    never blocks on torch. `max_pending` bounds the calls waiting for that thread.
+    never blocks on torch. `max_pending` bounds the calls waiting for that thread. An engine that
+    batches concurrent calls (`max_batch` > 1) gets that many threads, and serialises its model
+    runs itself.
     """
 
     def __init__(self, name: str, load: Callable[[], Engine], *, max_pending: int = 64) -> None:
@@ -113,6 +115,10 @@ class ModelHost:
             self._reason = str(exc)
             log.error("The model %r could not be loaded:\n%s", self.name, exc)
         else:
+            if engine.max_batch > 1:  # its calls gather into batches: let them wait in it at once
+                self._executor = ThreadPoolExecutor(
+                    max_workers=engine.max_batch, thread_name_prefix="sam3-inference"
+                )
             self._engine = engine
             self.load_seconds = time.monotonic() - self._started
             self._state = ModelState.READY

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,12 +42,14 @@ from .base import (
     VideoPrompt,
     VideoSession,
 )
+from .batching import Arrival, Batcher
 from .feature_cache import FeatureCache, count_one
 from .video import open_video_session
 
 __all__ = ["STAGES", "Sam3Engine"]
 
 STAGES = ("preprocess", "encode_image", "encode_prompt", "decode", "postprocess")
+_GPU_BATCH_WINDOW_MS = 5.0  # the default wait for a batch on a GPU; on the CPU, no batching
 _MASK_PROMPT_LOGIT = 10.0  # a bool mask prompt enters as logits of +-10, SAM 2's scale for masks
 
 
@@ -64,7 +65,11 @@ class Sam3Engine:
 
     `Sam3VideoModel` is loaded once. Its `detector_model` (a `Sam3Model`) answers concept
     prompts; a `Sam3TrackerModel` assembled from its modules answers clicks, boxes and masks.
-    Both heads read the same ViT backbone, whose output is cached per image.
+    Both heads read the same ViT backbone, whose output is cached per image. Concurrent
+    calls for images not in the cache share one batched run of the backbone: a call waits up
+    to `batch_window_ms` for the others, `max_batch` images at most (None: 5 ms on a GPU, no
+    batching on the CPU). `compile_vision` (None: on a GPU) runs the backbone through
+    `torch.compile` with static shapes; `attention` picks transformers' attention kernels.
     """
 
     def __init__(
@@ -77,10 +82,14 @@ class Sam3Engine:
         device: str = "auto",
         vision_cache_bytes: int = 1 << 30,
         text_cache_entries: int = 1024,
+        batch_window_ms: float | None = None,
+        max_batch: int = 8,
+        compile_vision: bool | None = None,
+        attention: str = "sdpa",
     ) -> None:
         self.device, self.dtype = _placement(device)
         self.video_processor = _load_processor(Path(folder))
-        video = _load_video_model(Path(folder), self.device, self.dtype)
+        video = _load_video_model(Path(folder), self.device, self.dtype, attention)
         self._heads: _Heads | None = _Heads(video, video.detector_model, _assemble_tracker(video))
         image_processor = self.video_processor.image_processor
         self.processor = Sam3Processor(image_processor, self.video_processor.tokenizer)
@@ -105,6 +114,19 @@ class Sam3Engine:
             text_cache_entries, weigh=count_one
         )
         self._lock = threading.Lock()
+        gpu = self.device.type == "cuda"
+        window_ms = (
+            (_GPU_BATCH_WINDOW_MS if gpu else 0.0) if batch_window_ms is None else batch_window_ms
+        )
+        self.max_batch = max_batch if window_ms > 0 else 1
+        self._batcher: Batcher[tuple[str, torch.Tensor], torch.Tensor] = Batcher(
+            self._encode_batch, lock=self._lock, window_s=window_ms / 1000, max_batch=self.max_batch
+        )
+        backbone = video.detector_model.vision_encoder.backbone
+        self._compiled = gpu if compile_vision is None else compile_vision
+        self._vit: Callable[[torch.Tensor], Any] = (
+            torch.compile(backbone, dynamic=False) if self._compiled else backbone
+        )
 
     @property
     def video_model(self) -> Sam3VideoModel:
@@ -134,20 +156,25 @@ class Sam3Engine:
         width, height = image.size
         _check_prompt(prompt, mode, width, height)
         timer = _Timer(self.device)
-        with self._lock, torch.inference_mode():
-            heads = self._loaded()
-            if mode is PromptMode.CONCEPT:
-                neck = partial(self._detector_features, heads.detector)
-                features, hit = self._features(heads, image, image_sha256, "detector", neck, timer)
-                detections = self._concept(
-                    heads, features, prompt, thresholds, (height, width), timer
+        concept = mode is PromptMode.CONCEPT
+        head = "detector" if concept else "tracker"
+        with torch.inference_mode():
+            with self._batcher.arrival() as arrival:
+                features = self._vision_cache.get((image_sha256, head))
+                hidden, hit = (
+                    (None, True)
+                    if features is not None
+                    else self._backbone(image, image_sha256, arrival, timer)
                 )
-            else:
-                neck = partial(self._tracker_embeddings, heads.tracker)
-                features, hit = self._features(heads, image, image_sha256, "tracker", neck, timer)
-                detections = self._interactive(
-                    heads, features, prompt, thresholds, (height, width), timer
-                )
+            with self._lock:
+                heads = self._loaded()
+                if hidden is None:
+                    self.stats.vision_cache_hits += 1
+                else:
+                    features = self._neck(heads, head, image_sha256, hidden, timer)
+                assert features is not None
+                run = self._concept if concept else self._interactive
+                detections = run(heads, tuple(features), prompt, thresholds, (height, width), timer)
         return Segmentation(detections, width, height, timer.ms, vision_cache_hit=hit)
 
     def open_video(
@@ -184,48 +211,72 @@ class Sam3Engine:
             raise ModelNotReady("the SAM 3 engine is closed")
         return self._heads
 
-    def _features(
-        self,
-        heads: _Heads,
-        image: Image.Image,
-        image_sha256: str,
-        head: str,
-        neck: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
-        timer: _Timer,
-    ) -> tuple[tuple[torch.Tensor, ...], bool]:
-        """A head's image features (the shared ViT, then the head's neck), cached per image.
+    def _neck(
+        self, heads: _Heads, head: str, image_sha256: str, hidden: torch.Tensor, timer: _Timer
+    ) -> tuple[torch.Tensor, ...]:
+        """A head's image features from the shared ViT output, cached per image.
 
         Both the ViT output and each head's neck output are kept, so a second prompt on an
         image skips the whole image encoder, and a prompt for the other head skips the ViT.
         """
-        key = (image_sha256, head)
-        cached = self._vision_cache.get(key)
-        if cached is not None:
-            self.stats.vision_cache_hits += 1
-            return tuple(cached), True
-        hidden, hit = self._backbone(heads, image, image_sha256, timer)
         with timer("encode_image"):
-            features = neck(hidden)
-        self._vision_cache.put(key, features)
-        return features, hit
+            if head == "detector":
+                features = self._detector_features(heads.detector, hidden)
+            else:
+                features = self._tracker_embeddings(heads.tracker, hidden)
+        self._vision_cache.put((image_sha256, head), features)
+        return features
 
     def _backbone(
-        self, heads: _Heads, image: Image.Image, image_sha256: str, timer: _Timer
+        self,
+        image: Image.Image,
+        image_sha256: str,
+        arrival: Arrival[tuple[str, torch.Tensor], torch.Tensor],
+        timer: _Timer,
     ) -> tuple[torch.Tensor, bool]:
-        """The ViT output both heads start from, from the cache when the image was seen."""
+        """The ViT output both heads start from (and whether the cache had it): from the cache
+        when the image was seen, else from a batch shared with concurrent calls."""
         key = (image_sha256, "backbone")
         cached = self._vision_cache.get(key)
         if cached is not None:
-            self.stats.vision_cache_hits += 1
+            with self._lock:
+                self.stats.vision_cache_hits += 1
             return cached[0], True
         with timer("preprocess"):
             pixels = self.processor.image_processor(images=image, return_tensors="pt")
             pixel_values = pixels["pixel_values"].to(self.device, self.dtype)
         with timer("encode_image"):
-            hidden = heads.detector.vision_encoder.backbone(pixel_values).last_hidden_state
-        self.stats.vision_encoder_runs += 1
+            hidden = arrival.submit((image_sha256, pixel_values))
         self._vision_cache.put(key, (hidden,))
         return hidden, False
+
+    def _encode_batch(self, items: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """The ViT output of each image, in one batch (an image given twice is encoded once).
+
+        Runs under the engine's lock. Each output is its own tensor, so that the feature cache
+        never holds a whole batch for one image's sake.
+        """
+        self._loaded()
+        unique = dict(reversed(items))  # one tensor per image, the first given
+        order = {sha: row for row, sha in enumerate(dict.fromkeys(sha for sha, _ in items))}
+        pixels = [unique[sha] for sha in order]
+        with torch.inference_mode():
+            batch = torch.cat(pixels + self._padding(pixels))
+            hidden = self._vit(batch).last_hidden_state[: len(pixels)]
+        self.stats.vision_encoder_runs += len(pixels)
+        self.stats.vision_batches += 1
+        if len(pixels) == 1:
+            return [hidden] * len(items)
+        outputs = [row.clone() for row in hidden.split(1)]
+        return [outputs[order[sha]] for sha, _ in items]
+
+    def _padding(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Compiled with static shapes, the backbone sees batches of 1, 2, 4, 8...: a batch is
+        padded with copies of its first image up to the next of those sizes."""
+        if not self._compiled:
+            return []
+        size = 1 << (len(pixels) - 1).bit_length()
+        return [pixels[0]] * (size - len(pixels))
 
     def _concept(
         self,
@@ -416,10 +467,14 @@ def _load_processor(folder: Path) -> Sam3VideoProcessor:
         raise ConfigError(f"cannot load the SAM 3 processor from {folder}: {exc}") from exc
 
 
-def _load_video_model(folder: Path, device: torch.device, dtype: torch.dtype) -> Sam3VideoModel:
+def _load_video_model(
+    folder: Path, device: torch.device, dtype: torch.dtype, attention: str
+) -> Sam3VideoModel:
     """Load every weight once; a checkpoint that leaves any weight random is refused."""
     try:
-        loaded = Sam3VideoModel.from_pretrained(folder, dtype=dtype, output_loading_info=True)
+        loaded = Sam3VideoModel.from_pretrained(
+            folder, dtype=dtype, output_loading_info=True, attn_implementation=attention
+        )
         model, report = cast(tuple[Sam3VideoModel, dict[str, Any]], loaded)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load SAM 3 from {folder}: {exc}") from exc
