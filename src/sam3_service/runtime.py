@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
-from .cache import open_cache
+from .cache import open_cache, open_notifier
 from .database import upgrade_database
 from .domain import jobs
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
+from .domain.waiting import NotifyingTaskStore
 from .errors import ConfigError
 from .inference import Engine, Thresholds
 from .media import VideoLimits
@@ -26,6 +27,9 @@ from .tasks import open_task_queue, open_task_store
 from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)
+
+_FALLBACK_POLL_S = 1.0
+_POLL_S = 0.05
 
 _FALLBACK_BANNER = """
 ************************************************************************
@@ -115,7 +119,9 @@ async def open_services(
     """Open every backend named by settings; with no broker, this process also runs the model
     (loaded in the background) and the in-process task workers."""
     async with AsyncExitStack() as stack:
-        store = await open_task_store(settings.resolved_database_url)
+        notifier = open_notifier(settings.redis_url)
+        stack.push_async_callback(notifier.aclose)
+        store = NotifyingTaskStore(await open_task_store(settings.resolved_database_url), notifier)
         stack.push_async_callback(store.aclose)
         blobs = open_blob_store(
             settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url or None
@@ -142,11 +148,23 @@ async def open_services(
             sync_timeout_s=settings.sync_timeout_s,
             keys=keys,
             limiter=limiter,
+            notifier=notifier,
+            wait_poll_s=_wait_poll_s(settings),
         )
         services.queue = await _open_queue(settings, stack, _job_runner(services))
         if not settings.broker_url and models is not None:  # the embedded queue kept nothing
             await jobs.requeue_unfinished(services, limit=settings.max_queue_depth)
         yield services
+
+
+def _wait_poll_s(settings: Settings) -> float:
+    """How often a synchronous request reads its task's record while it waits for the notice.
+
+    Notices reach it from every worker through Redis, or within the process that runs the
+    tasks: then reading is only the fallback for a lost notice. Remote workers without Redis
+    send no notice it can hear, so it reads often.
+    """
+    return _FALLBACK_POLL_S if settings.redis_url or not settings.broker_url else _POLL_S
 
 
 @asynccontextmanager

@@ -19,12 +19,11 @@ from ..errors import (
     ModelNotReady,
     NotFound,
     Sam3Error,
-    TimedOut,
     TooLarge,
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import segment, video, workers
+from . import segment, video, waiting, workers
 from .params import SegmentParams
 from .services import Services
 
@@ -275,19 +274,14 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
 
 
 async def wait(services: Services, task_id: str, *, timeout_s: float) -> TaskRecord:
-    """Poll the store until the task finishes. Raises TimedOut."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        record = await services.store.get(task_id)
-        if record.status.finished:
-            return record
-        if time.monotonic() >= deadline:
-            raise TimedOut(
-                f"task {task_id} is still {record.status.value} after {timeout_s:g} s; "
-                f"poll GET /v1/tasks/{task_id}",
-                task_id=task_id,
-            )
-        await asyncio.sleep(_POLL_S)
+    """Wait until the task finishes, woken by its notice (see `waiting`). Raises TimedOut."""
+    return await waiting.wait_finished(
+        services.store,
+        services.notifier,
+        task_id,
+        timeout_s=timeout_s,
+        poll_s=services.wait_poll_s,
+    )
 
 
 async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[str, Any]]:

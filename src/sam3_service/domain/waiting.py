@@ -1,0 +1,98 @@
+"""Waiting for a task to finish: woken by a notice when it does, looking again now and then.
+
+Whatever finishes a task changes its record through the task store, so the store announces it:
+`NotifyingTaskStore` sends a notice (keyed by the task id) for every change that leaves a task
+finished, in whichever process made it. Waiters listen for their task's notice and read the
+record again when it comes, or after `poll_s` at the latest, in case a notice was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from ..cache.base import Notifier
+from ..errors import TimedOut
+from ..tasks.base import TaskRecord, TaskStatus, TaskStore
+
+NOTICE_PREFIX = "task-finished:"
+
+
+class NotifyingTaskStore:
+    """A TaskStore that sends a notice whenever a task is stored finished."""
+
+    def __init__(self, store: TaskStore, notifier: Notifier) -> None:
+        self.inner = store
+        self.notifier = notifier
+
+    async def create(self, record: TaskRecord) -> tuple[TaskRecord, bool]:
+        """Insert `record` (see TaskStore.create); a task created finished is announced."""
+        stored, created = await self.inner.create(record)
+        if created and stored.status.finished:
+            await self.notifier.notify(NOTICE_PREFIX + stored.id)
+        return stored, created
+
+    async def get(self, task_id: str) -> TaskRecord:
+        """Return the record. Raises NotFound."""
+        return await self.inner.get(task_id)
+
+    async def update(
+        self, task_id: str, *, expect: set[TaskStatus] | None = None, **fields: Any
+    ) -> TaskRecord | None:
+        """Change fields (see TaskStore.update); a change that finishes the task is announced."""
+        record = await self.inner.update(task_id, expect=expect, **fields)
+        if record is not None and "status" in fields and record.status.finished:
+            await self.notifier.notify(NOTICE_PREFIX + task_id)
+        return record
+
+    async def list(
+        self,
+        *,
+        owner: str | None = None,
+        statuses: set[TaskStatus] | None = None,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """The newest records first (see TaskStore.list)."""
+        return await self.inner.list(owner=owner, statuses=statuses, limit=limit)
+
+    async def aclose(self) -> None:
+        """Release the store's connections."""
+        await self.inner.aclose()
+
+
+async def wait_finished(
+    store: TaskStore,
+    notifier: Notifier | None,
+    task_id: str,
+    *,
+    timeout_s: float,
+    poll_s: float,
+) -> TaskRecord:
+    """The task's record once it finished: read again at each notice, and every `poll_s`.
+
+    Without a notifier it only polls. Raises TimedOut after `timeout_s`, NotFound for an
+    unknown task.
+    """
+    deadline = time.monotonic() + timeout_s
+    listening = (
+        notifier.listen(NOTICE_PREFIX + task_id)
+        if notifier is not None
+        else contextlib.nullcontext(asyncio.Event())
+    )
+    async with listening as notice:
+        while True:
+            notice.clear()
+            record = await store.get(task_id)
+            if record.status.finished:
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimedOut(
+                    f"task {task_id} is still {record.status.value} after {timeout_s:g} s; "
+                    f"poll GET /v1/tasks/{task_id}",
+                    task_id=task_id,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(notice.wait(), min(poll_s, left))
