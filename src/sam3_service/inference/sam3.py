@@ -127,6 +127,10 @@ class Sam3Engine:
         self._vit: Callable[[torch.Tensor], Any] = (
             torch.compile(backbone, dynamic=False) if self._compiled else backbone
         )
+        if self._compiled:  # compile now, so that the first request does not wait for it
+            side = vit.image_size
+            with torch.inference_mode():
+                self._vit(torch.zeros(1, 3, side, side, device=self.device, dtype=self.dtype))
 
     @property
     def video_model(self) -> Sam3VideoModel:
