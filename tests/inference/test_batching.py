@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam3_service.inference import Box, Point, Prompt, Sam3Engine, Segmentation, Thresholds
+from sam3_service.inference import Box, Point, Prompt, Segmentation, Thresholds
 from sam3_service.inference.batching import Batcher
 from sam3_service.runtime import model_host
 from tests.helpers import make_settings
