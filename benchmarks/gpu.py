@@ -207,18 +207,26 @@ def main() -> None:
         "compiled": bool(getattr(engine, "_compiled", False)),
         "model_load_s": round(host.load_seconds or 0, 1),
     }
-    report.update(engine_figures(engine, args.rounds))
+
+    def add(figures: dict[str, Any]) -> None:  # so far, on stderr: a timeout keeps them
+        report.update(figures, elapsed_s=round(time.perf_counter() - started, 1))
+        print(json.dumps(report), file=sys.stderr, flush=True)
+
+    add(engine_figures(engine, args.rounds))
     server, url = serve(create_app(settings, models=host))
-    report.update(http_figures(url, args.rounds, args.clients))
-    report["http_over_engine"] = round(report["http_sync_p50_ms"] / report["engine_p50_ms"], 3)
+    add(http_figures(url, args.rounds, args.clients))
     server.should_exit = True
-    report["vision_batches"] = engine.stats.vision_batches
-    report["vision_encoder_runs"] = engine.stats.vision_encoder_runs
-    report.update(video_figures(host, settings, args.video_seconds))
+    add(
+        {
+            "http_over_engine": round(report["http_sync_p50_ms"] / report["engine_p50_ms"], 3),
+            "vision_batches": engine.stats.vision_batches,
+            "vision_encoder_runs": engine.stats.vision_encoder_runs,
+        }
+    )
+    add(video_figures(host, settings, args.video_seconds))
     host.close()
-    report.update(startup_figures(args, model, work))
+    add(startup_figures(args, model, work))
     report["queue_figures"] = "CPU cluster only: benchmarks/queue_wait.py"
-    report["total_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 
 
