@@ -10,19 +10,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What the GPU image lacks of pyproject.toml's dependencies (and what they need in turn).
+# What the GPU image lacks of what gpu.py imports (file:// storage, SQLite, no broker there),
+# at the versions installed here.
 WHEELS=(fastapi starlette uvicorn python-multipart pydantic pydantic-core pydantic-settings
-  python-dotenv annotated-types typing-inspection sqlalchemy alembic mako greenlet redis
-  celery kombu billiard vine amqp click-didyoumean click-repl click-plugins prompt-toolkit
-  wcwidth tzdata boto3 botocore s3transfer jmespath av pycocotools "transformers==5.24.0"
-  "huggingface-hub==1.33.0")
+  python-dotenv annotated-types typing-inspection sqlalchemy alembic mako av pycocotools
+  transformers)
 
 if [[ "${1:-}" == "--download-wheels" ]]; then
-  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> "$(git rev-parse --git-common-dir)/info/exclude"
+  # .whl/ is in .gitignore: the device tool carries it when a run names it in `carry`.
   for name in "${WHEELS[@]}"; do
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    version=$(.venv/bin/python -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$name")
+    .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux2014_x86_64 -d .whl "$name"
+      --platform manylinux2014_x86_64 -d .whl "$name==$version"
   done
   du -sh .whl
   exit 0

@@ -152,10 +152,11 @@ def main() -> None:
             "SAM3_REDIS_URL": REDIS,
             "SAM3_LOG_LEVEL": "WARNING",
             "SAM3_MAX_QUEUE_DEPTH": "10000",
+            "SAM3_TORCH_THREADS": "1",  # three model processes (two workers, the inline API)
         }
         broker = {"SAM3_BROKER_URL": RABBITMQ, "SAM3_BROKER_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
-        for n in range(2):  # two model processes on this machine's cores
-            env = {**common, **broker, "SAM3_MODEL_PROCESSES": "2", "SAM3_DATA_DIR": str(work)}
+        for n in range(2):
+            env = {**common, **broker, "SAM3_DATA_DIR": str(work)}
             stack.enter_context(process([SERVICE, "worker", "--pool", "solo"], env, work / f"w{n}"))
         apis = {}
         for name, extra in (("queued", broker), ("inline", {})):
