@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import (
@@ -44,6 +42,8 @@ from .base import (
 )
 from .batching import Arrival, Batcher
 from .feature_cache import FeatureCache, count_one
+from .postprocess import bounding_box, logit, ranked_detections
+from .prompt_checks import check_prompt
 from .video import open_video_session
 
 __all__ = ["STAGES", "Sam3Engine"]
@@ -158,7 +158,7 @@ class Sam3Engine:
         """Segment an RGB image. Raises InvalidInput for a prompt the model cannot take."""
         mode = prompt.resolved_mode()
         width, height = image.size
-        _check_prompt(prompt, mode, width, height)
+        check_prompt(prompt, mode, width, height)
         timer = _Timer(self.device)
         concept = mode is PromptMode.CONCEPT
         head = "detector" if concept else "tracker"
@@ -309,7 +309,7 @@ class Sam3Engine:
                 mask_threshold=thresholds.mask,
                 target_sizes=[size],
             )[0]
-            return _ranked_detections(result["scores"], result["boxes"], result["masks"])
+            return ranked_detections(result["scores"], result["boxes"], result["masks"])
 
     def _concept_inputs(self, prompt: Prompt, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         boxes = [[box.as_list() for box in prompt.boxes]] if prompt.boxes else None
@@ -414,10 +414,10 @@ class Sam3Engine:
             return []
         logits = pred_masks[:, :, best : best + 1]  # (image, object, mask, height, width)
         masks = self.tracker_processor.post_process_masks(
-            logits, [size], mask_threshold=_logit(thresholds.mask)
+            logits, [size], mask_threshold=logit(thresholds.mask)
         )
         mask = masks[0][0, 0].cpu().numpy()
-        box = _bounding_box(mask)
+        box = bounding_box(mask)
         return [] if box is None else [Detection(score, box, mask)]
 
     def _spatial(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -514,82 +514,3 @@ def _assemble_tracker(video: Sam3VideoModel) -> Sam3TrackerModel:
     if leftover:
         raise RuntimeError(f"tracker assembly left {leftover[:3]} unshared: transformers changed")
     return tracker.eval()
-
-
-def _check_prompt(prompt: Prompt, mode: PromptMode, width: int, height: int) -> None:
-    """Raise InvalidInput for a prompt that the chosen head cannot take."""
-    if prompt.text is None and not (prompt.boxes or prompt.points or prompt.mask is not None):
-        raise InvalidInput("the prompt is empty: give text, boxes, points or a mask")
-    for point in prompt.points:
-        _check_inside(point.x, point.y, width, height, "point")
-    for box in prompt.boxes:
-        _check_inside(box.x0, box.y0, width, height, "box corner")
-        _check_inside(box.x1, box.y1, width, height, "box corner")
-        if not (box.x0 < box.x1 and box.y0 < box.y1):
-            raise InvalidInput(f"box {box.as_list()} must have x0 < x1 and y0 < y1")
-    if mode is PromptMode.CONCEPT:
-        _check_concept(prompt)
-    else:
-        _check_interactive(prompt, width, height)
-
-
-def _check_inside(x: float, y: float, width: int, height: int, what: str) -> None:
-    if not (0 <= x <= width and 0 <= y <= height):
-        raise InvalidInput(f"{what} ({x}, {y}) lies outside the {width}x{height} image")
-
-
-def _check_concept(prompt: Prompt) -> None:
-    if prompt.points or prompt.mask is not None:
-        raise InvalidInput("points and masks need the interactive mode, not the concept mode")
-    if prompt.text is not None and not prompt.text.strip():
-        raise InvalidInput("the text prompt is blank")
-    if prompt.text is None and not any(box.positive for box in prompt.boxes):
-        raise InvalidInput("a concept prompt needs text or at least one positive box")
-
-
-def _check_interactive(prompt: Prompt, width: int, height: int) -> None:
-    if prompt.text is not None:
-        raise InvalidInput("text needs the concept mode, not the interactive mode")
-    if len(prompt.boxes) > 1:
-        raise InvalidInput(
-            "the interactive mode takes one box; several boxes need the concept mode"
-        )
-    if prompt.boxes and not prompt.boxes[0].positive:
-        raise InvalidInput("the interactive box must be positive; mark background with points")
-    mask = prompt.mask
-    if mask is not None and (mask.dtype != np.bool_ or mask.shape != (height, width)):
-        raise InvalidInput(f"the mask must be a bool array of shape ({height}, {width})")
-
-
-def _ranked_detections(
-    scores: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor
-) -> list[Detection]:
-    order = torch.argsort(scores.float(), descending=True, stable=True)
-    ranked_masks = masks[order].bool().cpu().numpy()
-    ranked = zip(
-        scores.float()[order].tolist(), boxes.float()[order].tolist(), ranked_masks, strict=True
-    )
-    return [Detection(score, _box(box), mask) for score, box, mask in ranked]
-
-
-def _box(values: list[Any]) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(value) for value in values)
-    return x0, y0, x1, y1
-
-
-def _bounding_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
-    """`[x0, y0, x1, y1]` around the mask's pixels (x1, y1 exclusive), None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    columns = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return float(columns[0]), float(rows[0]), float(columns[-1] + 1), float(rows[-1] + 1)
-
-
-def _logit(probability: float) -> float:
-    """A probability threshold as a logit threshold: 0 keeps every pixel, 1 none."""
-    if probability <= 0:
-        return -math.inf
-    if probability >= 1:
-        return math.inf
-    return math.log(probability / (1 - probability))
