@@ -28,9 +28,6 @@ from .tasks.base import JobHandler, TaskQueue
 
 log = logging.getLogger(__name__)
 
-_FALLBACK_POLL_S = 1.0
-_POLL_S = 0.05
-
 _FALLBACK_BANNER = """
 ************************************************************************
   No SAM 3 weights found for SAM3_MODEL={spec!r}:
@@ -148,23 +145,13 @@ async def open_services(
             sync_timeout_s=settings.sync_timeout_s,
             keys=keys,
             limiter=limiter,
-            notifier=notifier,
-            wait_poll_s=_wait_poll_s(settings),
+            # Without Redis, notices stay in this process: they reach only its own tasks.
+            notifier=notifier if settings.redis_url or not settings.broker_url else None,
         )
         services.queue = await _open_queue(settings, stack, _job_runner(services))
         if not settings.broker_url and models is not None:  # the embedded queue kept nothing
             await jobs.requeue_unfinished(services, limit=settings.max_queue_depth)
         yield services
-
-
-def _wait_poll_s(settings: Settings) -> float:
-    """How often a synchronous request reads its task's record while it waits for the notice.
-
-    Notices reach it from every worker through Redis, or within the process that runs the
-    tasks: then reading is only the fallback for a lost notice. Remote workers without Redis
-    send no notice it can hear, so it reads often.
-    """
-    return _FALLBACK_POLL_S if settings.redis_url or not settings.broker_url else _POLL_S
 
 
 @asynccontextmanager

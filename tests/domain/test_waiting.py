@@ -4,18 +4,21 @@ second; a lost notice costs at most one slow poll."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sam3_service.cache.redis_notifier import RedisNotifier
 from sam3_service.domain import jobs, waiting
 from sam3_service.domain.services import Services
 from sam3_service.errors import TimedOut
 from sam3_service.runtime import open_services
 from sam3_service.tasks import TaskRecord, TaskStatus, TaskStore
 from tests.helpers import make_settings
+from tests.servers import delete_queues, free_port
 
 SLOW_POLL_S = 60.0  # longer than any test may take: an answer before it came from a notice
 
@@ -99,6 +102,36 @@ async def test_a_lost_notice_costs_one_poll(services: Services) -> None:
         )
     await finishing
     assert record.status is TaskStatus.SUCCEEDED
+
+
+async def test_while_redis_is_down_a_waiter_reads_often(services: Services) -> None:
+    """No notice can come: the slow fallback poll would cost every request a second."""
+    dead = RedisNotifier(f"redis://127.0.0.1:{free_port()}/0", retry_s=0.05)
+    task_id = await new_task(services)
+    finishing = asyncio.create_task(finish_soon(services.store, task_id))
+    try:
+        async with asyncio.timeout(SLOW_POLL_S / 2):
+            record = await waiting.wait_finished(
+                services.store, dead, task_id, timeout_s=SLOW_POLL_S, poll_s=SLOW_POLL_S
+            )
+        assert not dead.listening
+    finally:
+        await finishing
+        await dead.aclose()
+    assert record.status is TaskStatus.SUCCEEDED
+
+
+@pytest.mark.amqp
+async def test_without_redis_a_queued_api_hears_no_notice_and_reads_often(
+    tiny_model_dir: Path, tmp_path: Path, amqp_url: str
+) -> None:
+    queue = f"test-waiting-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(tiny_model_dir, tmp_path, broker_url=amqp_url, broker_queue=queue)
+    try:
+        async with open_services(settings, start_model=False) as api:
+            assert api.notifier is None  # the workers' notices could not reach it
+    finally:
+        delete_queues(amqp_url, queue)
 
 
 async def test_a_task_that_does_not_finish_times_out(services: Services) -> None:

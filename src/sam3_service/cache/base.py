@@ -41,6 +41,11 @@ class Notifier(Protocol):
     Best effort: a lost notice only delays a waiter until it looks again by itself.
     """
 
+    @property
+    def listening(self) -> bool:
+        """Whether notices can reach this process now (False while Redis is unreachable)."""
+        ...
+
     async def notify(self, key: str) -> None:
         """Wake every listener of `key`. Never raises."""
         ...

@@ -15,6 +15,11 @@ class MemoryNotifier:
     def __init__(self) -> None:
         self._listeners: dict[str, set[asyncio.Event]] = {}
 
+    @property
+    def listening(self) -> bool:
+        """Always: notices within a process cannot be lost."""
+        return True
+
     async def notify(self, key: str) -> None:
         """Wake every listener of `key` in this process."""
         for event in self._listeners.get(key, ()):

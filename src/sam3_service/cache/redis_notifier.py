@@ -52,6 +52,11 @@ class RedisNotifier:
         self._timeout_s = timeout_s
         self._last_log = -math.inf
 
+    @property
+    def listening(self) -> bool:
+        """Whether this process's subscription is up."""
+        return self._subscribed.is_set()
+
     async def notify(self, key: str) -> None:
         """Publish a notice for `key` to every process; does nothing if Redis is unreachable."""
         try:

@@ -44,4 +44,4 @@ class Services:
     keys: KeyStore | None = None  # None: authentication is off (SAM3_AUTH_ENABLED=false)
     limiter: RateLimiter | None = None  # counts each API key's requests
     notifier: Notifier | None = None  # wakes synchronous requests when their task finishes
-    wait_poll_s: float = 0.05  # how often such a request reads its task anyway
+    wait_poll_s: float = 1.0  # how often such a request reads its task anyway
