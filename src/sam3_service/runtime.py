@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
-from .cache import open_cache
+from .cache import open_cache, open_notifier
 from .database import upgrade_database
 from .domain import jobs
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
+from .domain.waiting import NotifyingTaskStore
 from .errors import ConfigError
 from .inference import Engine, Thresholds
 from .logs import bind
@@ -68,9 +69,22 @@ def model_host(settings: Settings, spec: str) -> ModelHost:
             device=settings.device,
             vision_cache_bytes=settings.vision_cache_bytes,
             text_cache_entries=settings.text_cache_entries,
+            threads=torch_threads(settings),
+            batch_window_ms=settings.batch_window_ms,
+            max_batch=settings.max_batch,
+            compile_vision=settings.compile_vision,
+            attention=settings.attention,
         )
 
     return ModelHost(spec, load, max_pending=settings.max_queue_depth)
+
+
+def torch_threads(settings: Settings) -> int:
+    """SAM3_TORCH_THREADS, or this process's share of the cores: those it may use divided by
+    SAM3_MODEL_PROCESSES (1 when unset), at least 1."""
+    from .inference.threads import torch_threads as share
+
+    return settings.torch_threads or share(settings.model_processes or 1)
 
 
 def limits(settings: Settings) -> Limits:
@@ -145,7 +159,9 @@ async def open_services(
     """Open every backend named by settings; with no broker, this process also runs the model
     (loaded in the background) and the in-process task workers."""
     async with AsyncExitStack() as stack:
-        store = await open_task_store(settings.resolved_database_url)
+        notifier = open_notifier(settings.redis_url)
+        stack.push_async_callback(notifier.aclose)
+        store = NotifyingTaskStore(await open_task_store(settings.resolved_database_url), notifier)
         stack.push_async_callback(store.aclose)
         shares = open_share_store(settings.resolved_database_url)
         stack.push_async_callback(shares.aclose)
@@ -175,6 +191,8 @@ async def open_services(
             sync_timeout_s=settings.sync_timeout_s,
             keys=keys,
             limiter=limiter,
+            # Without Redis, notices stay in this process: they reach only its own tasks.
+            notifier=notifier if settings.redis_url or not settings.broker_url else None,
         )
         wait_s = settings.task_soft_time_limit_s
         services.queue = await _open_queue(settings, stack, _job_runner(services, wait_s))

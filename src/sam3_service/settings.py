@@ -34,6 +34,34 @@ class Settings(BaseSettings):
     vision_cache_bytes: int = Field(1 << 30, ge=0, description="LRU of image features, bytes.")
     text_cache_entries: int = Field(1024, ge=0, description="LRU of text embeddings, entries.")
 
+    # Performance
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="torch threads per model process; 0: the cores this process may use "
+        "(CPU affinity and cgroup quota) divided by SAM3_MODEL_PROCESSES.",
+    )
+    model_processes: int = Field(
+        0,
+        ge=0,
+        description="Model processes sharing this machine's cores; 0: the worker's "
+        "--concurrency (1 for `serve`). Set it when several workers share one machine.",
+    )
+    batch_window_ms: float | None = Field(
+        None,
+        ge=0,
+        description="How long an image waits for others to share one image-encoder batch; "
+        "0: no batching; empty: 5 on a GPU, 0 on the CPU.",
+    )
+    max_batch: int = Field(8, ge=1, description="Most images in one image-encoder batch.")
+    compile_vision: bool | None = Field(
+        None,
+        description="torch.compile the vision backbone (static shapes); empty: on a GPU only.",
+    )
+    attention: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="The attention kernels (transformers' attn_implementation)."
+    )
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -135,6 +135,9 @@ def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 
     """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError."""
     if not settings.broker_url:
         raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
+    if not settings.model_processes:  # each prefork child loads its own model
+        processes = concurrency if pool == "prefork" else 1
+        settings = settings.model_copy(update={"model_processes": processes})
     worker = open_task_worker(
         settings.broker_url,
         ServiceProcess(settings, choose_model(settings)),

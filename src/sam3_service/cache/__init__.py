@@ -1,13 +1,13 @@
-"""The shared cache: the Cache interface and `open_cache`, which picks one by URL."""
+"""The shared cache and notifier: their interfaces, and the factories that pick one by URL."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .base import Cache
+from .base import Cache, Notifier
 
-__all__ = ["Cache", "open_cache"]
+__all__ = ["Cache", "Notifier", "open_cache", "open_notifier"]
 
 
 def open_cache(url: str) -> Cache:
@@ -23,4 +23,20 @@ def open_cache(url: str) -> Cache:
         from .redis_cache import RedisCache
 
         return RedisCache(url)
+    raise ConfigError(f"the Redis URL must be empty, redis://, rediss:// or unix://, got {url!r}")
+
+
+def open_notifier(url: str) -> Notifier:
+    """Notices within this process for an empty URL; over Redis pub/sub for a Redis URL.
+
+    Raises ConfigError for any other URL.
+    """
+    if not url:
+        from .memory_notifier import MemoryNotifier
+
+        return MemoryNotifier()
+    if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+        from .redis_notifier import RedisNotifier
+
+        return RedisNotifier(url)
     raise ConfigError(f"the Redis URL must be empty, redis://, rediss:// or unix://, got {url!r}")

@@ -1,7 +1,10 @@
-"""A shared key-value cache: results, de-duplication and service state. Never a source of truth."""
+"""A shared key-value cache (results, de-duplication, service state; never a source of truth),
+and notices between processes."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
@@ -29,4 +32,28 @@ class Cache(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class Notifier(Protocol):
+    """Wakes those waiting on a key, in every process that shares the notifier.
+
+    Best effort: a lost notice only delays a waiter until it looks again by itself.
+    """
+
+    @property
+    def listening(self) -> bool:
+        """Whether notices can reach this process now (False while Redis is unreachable)."""
+        ...
+
+    async def notify(self, key: str) -> None:
+        """Wake every listener of `key`. Never raises."""
+        ...
+
+    def listen(self, key: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """An event set at each notice for `key` while the block runs (clear it to rearm)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop listening and release connections."""
         ...

@@ -19,12 +19,11 @@ from ..errors import (
     ModelNotReady,
     NotFound,
     Sam3Error,
-    TimedOut,
     TooLarge,
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import segment, video, workers
+from . import segment, video, waiting, workers
 from .params import SegmentParams, TaskParams
 from .services import Services
 
@@ -276,20 +275,16 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
 
 
 async def wait(services: Services, task: TaskRecord, *, timeout_s: float) -> TaskRecord:
-    """Poll the store until the task finishes. Raises TimedOut (with the id its owner knows)."""
-    deadline = time.monotonic() + timeout_s
-    name = task.public_id
-    while True:
-        record = await services.store.get(task.id)
-        if record.status.finished:
-            return record
-        if time.monotonic() >= deadline:
-            raise TimedOut(
-                f"task {name} is still {record.status.value} after {timeout_s:g} s; "
-                f"poll GET /v1/tasks/{name}",
-                task_id=name,
-            )
-        await asyncio.sleep(_POLL_S)
+    """Wait until the task finishes, woken by its notice (see `waiting`). Raises TimedOut
+    (with the id its owner knows)."""
+    return await waiting.wait_finished(
+        services.store,
+        services.notifier,
+        task.id,
+        timeout_s=timeout_s,
+        poll_s=services.wait_poll_s,
+        name=task.public_id,
+    )
 
 
 async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[str, Any]]:

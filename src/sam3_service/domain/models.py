@@ -29,7 +29,9 @@ class ModelHost:
     """Owns one engine: loads it on a thread, then runs every inference on one dedicated thread.
 
     One inference thread means one model is never run by two threads at once, and the event loop
-    never blocks on torch. `max_pending` bounds the calls waiting for that thread.
+    never blocks on torch. `max_pending` bounds the calls waiting for that thread. An engine that
+    batches concurrent calls (`max_batch` > 1) gets that many threads, and serialises its model
+    runs itself.
     """
 
     def __init__(self, name: str, load: Callable[[], Engine], *, max_pending: int = 64) -> None:
@@ -44,6 +46,7 @@ class ModelHost:
         self.load_seconds: float | None = None
         self.inferences = 0  # finished calls of `run`, and their seconds on the inference thread
         self.inference_seconds = 0.0
+        self._counting = threading.Lock()  # batching engines run calls on several threads
         self._loaded = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam3-inference")
 
@@ -107,8 +110,9 @@ class ModelHost:
         try:
             return fn(engine)
         finally:
-            self.inferences += 1
-            self.inference_seconds += time.perf_counter() - started
+            with self._counting:
+                self.inferences += 1
+                self.inference_seconds += time.perf_counter() - started
 
     def close(self) -> None:
         """Stop the inference thread and free the model."""
@@ -126,6 +130,10 @@ class ModelHost:
             if report:
                 log.error("The model %r could not be loaded:\n%s", self.name, exc)
         else:
+            if engine.max_batch > 1:  # its calls gather into batches: let them wait in it at once
+                self._executor = ThreadPoolExecutor(
+                    max_workers=engine.max_batch, thread_name_prefix="sam3-inference"
+                )
             self._engine = engine
             self.load_seconds = time.monotonic() - self._started
             self._state = ModelState.READY

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..auth.base import KeyStore, RateLimiter
-from ..cache.base import Cache
+from ..cache.base import Cache, Notifier
 from ..inference.base import Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
@@ -45,3 +45,5 @@ class Services:
     sync_timeout_s: float = 120.0
     keys: KeyStore | None = None  # None: authentication is off (SAM3_AUTH_ENABLED=false)
     limiter: RateLimiter | None = None  # counts each API key's requests
+    notifier: Notifier | None = None  # wakes synchronous requests when their task finishes
+    wait_poll_s: float = 1.0  # how often such a request reads its task anyway

@@ -169,6 +169,7 @@ class EngineStats:
     vision_cache_hits: int = 0
     text_encoder_runs: int = 0
     text_cache_hits: int = 0
+    vision_batches: int = 0  # runs of the image encoder; vision_encoder_runs counts images
 
 
 class Engine(Protocol):
@@ -176,6 +177,7 @@ class Engine(Protocol):
 
     info: ModelInfo
     stats: EngineStats
+    max_batch: int  # calls it gathers into one batch at most: run that many at once
 
     def segment(
         self, image: Image.Image, image_sha256: str, prompt: Prompt, thresholds: Thresholds

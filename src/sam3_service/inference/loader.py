@@ -6,12 +6,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
 from ..errors import ConfigError
 from .sam3 import Sam3Engine
+from .threads import apply_torch_threads
 from .tiny import MARKER_FILE, build_tiny_model, read_marker
 
 __all__ = ["TINY_RANDOM", "ModelSource", "load_engine", "resolve_model"]
@@ -57,9 +59,17 @@ def load_engine(
     device: str = "auto",
     vision_cache_bytes: int = 1 << 30,
     text_cache_entries: int = 1024,
+    threads: int | None = None,
+    **options: Any,
 ) -> Sam3Engine:
-    """Resolve `spec` (see `resolve_model`) and load it. Raises ConfigError if it cannot."""
+    """Resolve `spec` (see `resolve_model`) and load it. Raises ConfigError if it cannot.
+
+    `threads` sets torch's threads in this process first (None: as they are); `options` are
+    the engine's batching, compilation and attention settings (see `Sam3Engine`).
+    """
     source = resolve_model(spec, models_dir)
+    if threads is not None:
+        apply_torch_threads(threads)
     return Sam3Engine(
         source.path,
         name=source.name,
@@ -68,6 +78,7 @@ def load_engine(
         device=device,
         vision_cache_bytes=vision_cache_bytes,
         text_cache_entries=text_cache_entries,
+        **options,
     )
 
 

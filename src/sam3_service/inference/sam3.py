@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import (
@@ -43,12 +40,16 @@ from .base import (
     VideoPrompt,
     VideoSession,
 )
+from .batching import Arrival, Batcher
 from .feature_cache import FeatureCache, count_one
+from .postprocess import bounding_box, logit, ranked_detections
+from .prompt_checks import check_prompt
 from .video import open_video_session
 
 __all__ = ["STAGES", "Sam3Engine"]
 
 STAGES = ("preprocess", "encode_image", "encode_prompt", "decode", "postprocess")
+_GPU_BATCH_WINDOW_MS = 5.0  # the default wait for a batch on a GPU; on the CPU, no batching
 _MASK_PROMPT_LOGIT = 10.0  # a bool mask prompt enters as logits of +-10, SAM 2's scale for masks
 
 
@@ -64,7 +65,11 @@ class Sam3Engine:
 
     `Sam3VideoModel` is loaded once. Its `detector_model` (a `Sam3Model`) answers concept
     prompts; a `Sam3TrackerModel` assembled from its modules answers clicks, boxes and masks.
-    Both heads read the same ViT backbone, whose output is cached per image.
+    Both heads read the same ViT backbone, whose output is cached per image. Concurrent
+    calls for images not in the cache share one batched run of the backbone: a call waits up
+    to `batch_window_ms` for the others, `max_batch` images at most (None: 5 ms on a GPU, no
+    batching on the CPU). `compile_vision` (None: on a GPU) runs the backbone through
+    `torch.compile` with static shapes; `attention` picks transformers' attention kernels.
     """
 
     def __init__(
@@ -77,10 +82,14 @@ class Sam3Engine:
         device: str = "auto",
         vision_cache_bytes: int = 1 << 30,
         text_cache_entries: int = 1024,
+        batch_window_ms: float | None = None,
+        max_batch: int = 8,
+        compile_vision: bool | None = None,
+        attention: str = "sdpa",
     ) -> None:
         self.device, self.dtype = _placement(device)
         self.video_processor = _load_processor(Path(folder))
-        video = _load_video_model(Path(folder), self.device, self.dtype)
+        video = _load_video_model(Path(folder), self.device, self.dtype, attention)
         self._heads: _Heads | None = _Heads(video, video.detector_model, _assemble_tracker(video))
         image_processor = self.video_processor.image_processor
         self.processor = Sam3Processor(image_processor, self.video_processor.tokenizer)
@@ -105,6 +114,23 @@ class Sam3Engine:
             text_cache_entries, weigh=count_one
         )
         self._lock = threading.Lock()
+        gpu = self.device.type == "cuda"
+        window_ms = (
+            (_GPU_BATCH_WINDOW_MS if gpu else 0.0) if batch_window_ms is None else batch_window_ms
+        )
+        self.max_batch = max_batch if window_ms > 0 else 1
+        self._batcher: Batcher[tuple[str, torch.Tensor], torch.Tensor] = Batcher(
+            self._encode_batch, lock=self._lock, window_s=window_ms / 1000, max_batch=self.max_batch
+        )
+        backbone = video.detector_model.vision_encoder.backbone
+        self._compiled = gpu if compile_vision is None else compile_vision
+        self._vit: Callable[[torch.Tensor], Any] = (
+            torch.compile(backbone, dynamic=False) if self._compiled else backbone
+        )
+        if self._compiled:  # compile now, so that the first request does not wait for it
+            side = vit.image_size
+            with torch.inference_mode():
+                self._vit(torch.zeros(1, 3, side, side, device=self.device, dtype=self.dtype))
 
     @property
     def video_model(self) -> Sam3VideoModel:
@@ -132,22 +158,27 @@ class Sam3Engine:
         """Segment an RGB image. Raises InvalidInput for a prompt the model cannot take."""
         mode = prompt.resolved_mode()
         width, height = image.size
-        _check_prompt(prompt, mode, width, height)
+        check_prompt(prompt, mode, width, height)
         timer = _Timer(self.device)
-        with self._lock, torch.inference_mode():
-            heads = self._loaded()
-            if mode is PromptMode.CONCEPT:
-                neck = partial(self._detector_features, heads.detector)
-                features, hit = self._features(heads, image, image_sha256, "detector", neck, timer)
-                detections = self._concept(
-                    heads, features, prompt, thresholds, (height, width), timer
+        concept = mode is PromptMode.CONCEPT
+        head = "detector" if concept else "tracker"
+        with torch.inference_mode():
+            with self._batcher.arrival() as arrival:
+                features = self._vision_cache.get((image_sha256, head))
+                hidden, hit = (
+                    (None, True)
+                    if features is not None
+                    else self._backbone(image, image_sha256, arrival, timer)
                 )
-            else:
-                neck = partial(self._tracker_embeddings, heads.tracker)
-                features, hit = self._features(heads, image, image_sha256, "tracker", neck, timer)
-                detections = self._interactive(
-                    heads, features, prompt, thresholds, (height, width), timer
-                )
+            with self._lock:
+                heads = self._loaded()
+                if hidden is None:
+                    self.stats.vision_cache_hits += 1
+                else:
+                    features = self._neck(heads, head, image_sha256, hidden, timer)
+                assert features is not None
+                run = self._concept if concept else self._interactive
+                detections = run(heads, tuple(features), prompt, thresholds, (height, width), timer)
         return Segmentation(detections, width, height, timer.ms, vision_cache_hit=hit)
 
     def open_video(
@@ -184,48 +215,72 @@ class Sam3Engine:
             raise ModelNotReady("the SAM 3 engine is closed")
         return self._heads
 
-    def _features(
-        self,
-        heads: _Heads,
-        image: Image.Image,
-        image_sha256: str,
-        head: str,
-        neck: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
-        timer: _Timer,
-    ) -> tuple[tuple[torch.Tensor, ...], bool]:
-        """A head's image features (the shared ViT, then the head's neck), cached per image.
+    def _neck(
+        self, heads: _Heads, head: str, image_sha256: str, hidden: torch.Tensor, timer: _Timer
+    ) -> tuple[torch.Tensor, ...]:
+        """A head's image features from the shared ViT output, cached per image.
 
         Both the ViT output and each head's neck output are kept, so a second prompt on an
         image skips the whole image encoder, and a prompt for the other head skips the ViT.
         """
-        key = (image_sha256, head)
-        cached = self._vision_cache.get(key)
-        if cached is not None:
-            self.stats.vision_cache_hits += 1
-            return tuple(cached), True
-        hidden, hit = self._backbone(heads, image, image_sha256, timer)
         with timer("encode_image"):
-            features = neck(hidden)
-        self._vision_cache.put(key, features)
-        return features, hit
+            if head == "detector":
+                features = self._detector_features(heads.detector, hidden)
+            else:
+                features = self._tracker_embeddings(heads.tracker, hidden)
+        self._vision_cache.put((image_sha256, head), features)
+        return features
 
     def _backbone(
-        self, heads: _Heads, image: Image.Image, image_sha256: str, timer: _Timer
+        self,
+        image: Image.Image,
+        image_sha256: str,
+        arrival: Arrival[tuple[str, torch.Tensor], torch.Tensor],
+        timer: _Timer,
     ) -> tuple[torch.Tensor, bool]:
-        """The ViT output both heads start from, from the cache when the image was seen."""
+        """The ViT output both heads start from (and whether the cache had it): from the cache
+        when the image was seen, else from a batch shared with concurrent calls."""
         key = (image_sha256, "backbone")
         cached = self._vision_cache.get(key)
         if cached is not None:
-            self.stats.vision_cache_hits += 1
+            with self._lock:
+                self.stats.vision_cache_hits += 1
             return cached[0], True
         with timer("preprocess"):
             pixels = self.processor.image_processor(images=image, return_tensors="pt")
             pixel_values = pixels["pixel_values"].to(self.device, self.dtype)
         with timer("encode_image"):
-            hidden = heads.detector.vision_encoder.backbone(pixel_values).last_hidden_state
-        self.stats.vision_encoder_runs += 1
+            hidden = arrival.submit((image_sha256, pixel_values))
         self._vision_cache.put(key, (hidden,))
         return hidden, False
+
+    def _encode_batch(self, items: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """The ViT output of each image, in one batch (an image given twice is encoded once).
+
+        Runs under the engine's lock. Each output is its own tensor, so that the feature cache
+        never holds a whole batch for one image's sake.
+        """
+        self._loaded()
+        unique = dict(reversed(items))  # one tensor per image, the first given
+        order = {sha: row for row, sha in enumerate(dict.fromkeys(sha for sha, _ in items))}
+        pixels = [unique[sha] for sha in order]
+        with torch.inference_mode():
+            batch = torch.cat(pixels + self._padding(pixels))
+            hidden = self._vit(batch).last_hidden_state[: len(pixels)]
+        self.stats.vision_encoder_runs += len(pixels)
+        self.stats.vision_batches += 1
+        if len(pixels) == 1:
+            return [hidden] * len(items)
+        outputs = [row.clone() for row in hidden.split(1)]
+        return [outputs[order[sha]] for sha, _ in items]
+
+    def _padding(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Compiled with static shapes, the backbone sees batches of 1, 2, 4, 8...: a batch is
+        padded with copies of its first image up to the next of those sizes."""
+        if not self._compiled:
+            return []
+        size = 1 << (len(pixels) - 1).bit_length()
+        return [pixels[0]] * (size - len(pixels))
 
     def _concept(
         self,
@@ -254,7 +309,7 @@ class Sam3Engine:
                 mask_threshold=thresholds.mask,
                 target_sizes=[size],
             )[0]
-            return _ranked_detections(result["scores"], result["boxes"], result["masks"])
+            return ranked_detections(result["scores"], result["boxes"], result["masks"])
 
     def _concept_inputs(self, prompt: Prompt, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         boxes = [[box.as_list() for box in prompt.boxes]] if prompt.boxes else None
@@ -359,10 +414,10 @@ class Sam3Engine:
             return []
         logits = pred_masks[:, :, best : best + 1]  # (image, object, mask, height, width)
         masks = self.tracker_processor.post_process_masks(
-            logits, [size], mask_threshold=_logit(thresholds.mask)
+            logits, [size], mask_threshold=logit(thresholds.mask)
         )
         mask = masks[0][0, 0].cpu().numpy()
-        box = _bounding_box(mask)
+        box = bounding_box(mask)
         return [] if box is None else [Detection(score, box, mask)]
 
     def _spatial(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -416,10 +471,14 @@ def _load_processor(folder: Path) -> Sam3VideoProcessor:
         raise ConfigError(f"cannot load the SAM 3 processor from {folder}: {exc}") from exc
 
 
-def _load_video_model(folder: Path, device: torch.device, dtype: torch.dtype) -> Sam3VideoModel:
+def _load_video_model(
+    folder: Path, device: torch.device, dtype: torch.dtype, attention: str
+) -> Sam3VideoModel:
     """Load every weight once; a checkpoint that leaves any weight random is refused."""
     try:
-        loaded = Sam3VideoModel.from_pretrained(folder, dtype=dtype, output_loading_info=True)
+        loaded = Sam3VideoModel.from_pretrained(
+            folder, dtype=dtype, output_loading_info=True, attn_implementation=attention
+        )
         model, report = cast(tuple[Sam3VideoModel, dict[str, Any]], loaded)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load SAM 3 from {folder}: {exc}") from exc
@@ -455,82 +514,3 @@ def _assemble_tracker(video: Sam3VideoModel) -> Sam3TrackerModel:
     if leftover:
         raise RuntimeError(f"tracker assembly left {leftover[:3]} unshared: transformers changed")
     return tracker.eval()
-
-
-def _check_prompt(prompt: Prompt, mode: PromptMode, width: int, height: int) -> None:
-    """Raise InvalidInput for a prompt that the chosen head cannot take."""
-    if prompt.text is None and not (prompt.boxes or prompt.points or prompt.mask is not None):
-        raise InvalidInput("the prompt is empty: give text, boxes, points or a mask")
-    for point in prompt.points:
-        _check_inside(point.x, point.y, width, height, "point")
-    for box in prompt.boxes:
-        _check_inside(box.x0, box.y0, width, height, "box corner")
-        _check_inside(box.x1, box.y1, width, height, "box corner")
-        if not (box.x0 < box.x1 and box.y0 < box.y1):
-            raise InvalidInput(f"box {box.as_list()} must have x0 < x1 and y0 < y1")
-    if mode is PromptMode.CONCEPT:
-        _check_concept(prompt)
-    else:
-        _check_interactive(prompt, width, height)
-
-
-def _check_inside(x: float, y: float, width: int, height: int, what: str) -> None:
-    if not (0 <= x <= width and 0 <= y <= height):
-        raise InvalidInput(f"{what} ({x}, {y}) lies outside the {width}x{height} image")
-
-
-def _check_concept(prompt: Prompt) -> None:
-    if prompt.points or prompt.mask is not None:
-        raise InvalidInput("points and masks need the interactive mode, not the concept mode")
-    if prompt.text is not None and not prompt.text.strip():
-        raise InvalidInput("the text prompt is blank")
-    if prompt.text is None and not any(box.positive for box in prompt.boxes):
-        raise InvalidInput("a concept prompt needs text or at least one positive box")
-
-
-def _check_interactive(prompt: Prompt, width: int, height: int) -> None:
-    if prompt.text is not None:
-        raise InvalidInput("text needs the concept mode, not the interactive mode")
-    if len(prompt.boxes) > 1:
-        raise InvalidInput(
-            "the interactive mode takes one box; several boxes need the concept mode"
-        )
-    if prompt.boxes and not prompt.boxes[0].positive:
-        raise InvalidInput("the interactive box must be positive; mark background with points")
-    mask = prompt.mask
-    if mask is not None and (mask.dtype != np.bool_ or mask.shape != (height, width)):
-        raise InvalidInput(f"the mask must be a bool array of shape ({height}, {width})")
-
-
-def _ranked_detections(
-    scores: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor
-) -> list[Detection]:
-    order = torch.argsort(scores.float(), descending=True, stable=True)
-    ranked_masks = masks[order].bool().cpu().numpy()
-    ranked = zip(
-        scores.float()[order].tolist(), boxes.float()[order].tolist(), ranked_masks, strict=True
-    )
-    return [Detection(score, _box(box), mask) for score, box, mask in ranked]
-
-
-def _box(values: list[Any]) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(value) for value in values)
-    return x0, y0, x1, y1
-
-
-def _bounding_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
-    """`[x0, y0, x1, y1]` around the mask's pixels (x1, y1 exclusive), None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    columns = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return float(columns[0]), float(rows[0]), float(columns[-1] + 1), float(rows[-1] + 1)
-
-
-def _logit(probability: float) -> float:
-    """A probability threshold as a logit threshold: 0 keeps every pixel, 1 none."""
-    if probability <= 0:
-        return -math.inf
-    if probability >= 1:
-        return math.inf
-    return math.log(probability / (1 - probability))

@@ -1,0 +1,45 @@
+"""`sam3-service worker` counts its model processes, so that each gets its share of the cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from sam3_service import worker as worker_module
+from sam3_service.settings import Settings
+
+
+def started_with(monkeypatch: pytest.MonkeyPatch, settings: Settings, **options: Any) -> Settings:
+    """The settings that the worker's model processes are given."""
+    seen: dict[str, Settings] = {}
+
+    def open_task_worker(url: str, process: Any, **_: Any) -> Any:
+        seen["settings"] = process.settings
+        return SimpleNamespace(run=lambda **__: 0)
+
+    monkeypatch.setattr(worker_module, "open_task_worker", open_task_worker)
+    monkeypatch.setattr(worker_module, "choose_model", lambda _: "tiny-random")
+    assert worker_module.run_worker(settings, **options) == 0
+    return seen["settings"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path, broker_url="amqp://x/")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(("pool", "concurrency", "processes"), [("prefork", 3, 3), ("solo", 3, 1)])
+def test_each_prefork_child_counts_as_a_model_process(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, pool: str, concurrency: int, processes: int
+) -> None:
+    given = started_with(monkeypatch, settings, pool=pool, concurrency=concurrency)
+    assert given.model_processes == processes
+
+
+def test_a_set_count_is_kept(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """SAM3_MODEL_PROCESSES counts the workers of the whole machine: it wins."""
+    settings = settings.model_copy(update={"model_processes": 4})
+    assert started_with(monkeypatch, settings, pool="prefork", concurrency=2).model_processes == 4
