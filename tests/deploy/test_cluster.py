@@ -163,6 +163,7 @@ def test_the_cluster_starts_serves_survives_a_killed_replica_and_stops(
     assert wait_until(lambda: health(api_port(cluster_env, "api-1")), 30)
     supervisord = int((Path(cluster_env["SAM3_CLUSTER_DIR"]) / "supervisord.pid").read_text())
     pids = [pid for _, pid in statuses(cluster_env).values()] + [supervisord]
+    assert len(started_from(cluster_env["SAM3_CLUSTER_DIR"])) > len(pids)  # workers' children
 
     stopped = make("cluster-down", cluster_env, 180)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
