@@ -32,7 +32,7 @@ from cluster_files import (
     BIN,
     S3_PORTS,
     Cluster,
-    cluster_secrets,
+    environment,
     free_ports,
     render,
 )
@@ -85,23 +85,6 @@ def build_model(cluster: Cluster) -> Path:
         command = [str(BIN / "sam3-service"), "build-tiny-model", str(folder)]
         subprocess.run([*command, "--size", cluster.model_size], check=True)
     return folder
-
-
-def environment(cluster: Cluster, model: Path, s3_port: int) -> dict[str, str]:
-    """What every process of the cluster gets, on top of the caller's environment."""
-    return {
-        **cluster_secrets(cluster),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "SAM3_MODEL": str(model),
-        "SAM3_DATA_DIR": str(cluster.root / "data"),
-        "SAM3_DATABASE_URL": create_database(cluster.name),
-        "SAM3_REDIS_URL": f"redis://127.0.0.1:6379/{cluster.redis_db}",
-        "SAM3_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
-        "SAM3_BROKER_QUEUE": f"{cluster.name}.tasks",
-        "SAM3_STORAGE_URL": f"s3://{cluster.bucket}/",
-        "SAM3_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "SAM3_AUTH_ENABLED": "false",
-    }
 
 
 def wait_for(ready: Callable[[], bool], timeout_s: float, message: str) -> None:
@@ -170,7 +153,8 @@ def up(cluster: Cluster) -> int:
     print("==> Starting PostgreSQL, Redis and RabbitMQ where they do not answer", flush=True)
     start_servers()
     api_ports, s3_ports = free_ports(API_REPLICAS), free_ports(S3_PORTS)
-    env = environment(cluster, build_model(cluster), s3_ports[0])
+    model, database = build_model(cluster), create_database(cluster.name)
+    env = environment(cluster, model, database, s3_ports[0])
     render(cluster, env, api_ports, s3_ports)
     print(f"==> Starting supervisord ({cluster.conf}); logs in {cluster.logs}", flush=True)
     subprocess.run([str(BIN / "supervisord"), "-c", str(cluster.conf)], check=True)

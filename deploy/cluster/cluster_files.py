@@ -121,6 +121,23 @@ def weed_command(cluster: Cluster, ports: list[int]) -> str:
     return " ".join(words)
 
 
+def environment(cluster: Cluster, model: Path, database_url: str, s3_port: int) -> dict[str, str]:
+    """What every process of the cluster gets, on top of the caller's environment."""
+    return {
+        **cluster_secrets(cluster),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SAM3_MODEL": str(model),
+        "SAM3_DATA_DIR": str(cluster.root / "data"),
+        "SAM3_DATABASE_URL": database_url,
+        "SAM3_REDIS_URL": f"redis://127.0.0.1:6379/{cluster.redis_db}",
+        "SAM3_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "SAM3_BROKER_QUEUE": f"{cluster.name}.tasks",
+        "SAM3_STORAGE_URL": f"s3://{cluster.bucket}/",
+        "SAM3_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        "SAM3_AUTH_ENABLED": "false",
+    }
+
+
 def program(name: str, command: str, priority: int, log: Path, stop_s: int) -> str:
     return (
         f"[program:{name}]\ncommand = {command}\npriority = {priority}\nautorestart = true\n"
