@@ -138,9 +138,11 @@ def gateway_ready(cluster: Cluster) -> tuple[bool, str]:
         return True, "ready"
     try:
         body = answer.json()
-        return False, f"{answer.status_code} {body.get('status')}: {body.get('reason')}"
     except ValueError:
         return False, f"{answer.status_code}"
+    if "error" in body:  # the gateway's own answer: no replica answers yet
+        return False, f"{answer.status_code} {body['error']['message']}"
+    return False, f"{answer.status_code} {body.get('status')}: {body.get('reason')}"
 
 
 def up(cluster: Cluster) -> int:
