@@ -24,6 +24,7 @@ VENV = Path(sys.executable).parent.parent
 EXAMPLE = ROOT / "src" / "sam3_service" / "web" / "examples" / "chelsea.png"
 PROGRAMS = {"api-1", "api-2", "api-3", "worker-1", "worker-2", "nginx", "s3"}
 STATUS_LINE = re.compile(r"^(\S+)\s+(\S+)\s+pid (\d+), uptime \d+:\d\d:\d\d$")
+CLIENTS = 8
 REDIS_DB = 12  # the tests' own Redis database for the cluster's worker reports
 
 pytestmark = [
@@ -76,6 +77,12 @@ def started_from(folder: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def health_answers(gateway: str, count: int) -> list[int]:
+    """The statuses of `count` GET /health through the gateway, one after another."""
+    with httpx.Client(timeout=10) as client:
+        return [client.get(f"{gateway}/health").status_code for _ in range(count)]
 
 
 def segment(gateway: str) -> httpx.Response:
@@ -150,10 +157,15 @@ def test_the_cluster_starts_serves_survives_a_killed_replica_and_stops(
     assert set(before) == PROGRAMS
     assert {state for state, _ in before.values()} == {"RUNNING"}
 
-    os.kill(before["api-1"][1], signal.SIGKILL)
-    with ThreadPoolExecutor(4) as pool:  # traffic goes on through the other replicas
-        answers = list(pool.map(lambda _: segment(gateway), range(12)))
-    assert [a.status_code for a in answers] == [200] * 12
+    with ThreadPoolExecutor(CLIENTS) as pool:  # clients keep asking while api-1 is killed
+        probes = [pool.submit(health_answers, gateway, 40) for _ in range(CLIENTS)]
+        time.sleep(0.5)
+        os.kill(before["api-1"][1], signal.SIGKILL)
+        answers = [probe.result() for probe in probes]
+    assert [code for codes in answers for code in codes] == [200] * 40 * CLIENTS  # retried
+    with ThreadPoolExecutor(4) as pool:  # the other replicas take the work
+        segmented = list(pool.map(lambda _: segment(gateway), range(12)))
+    assert [a.status_code for a in segmented] == [200] * 12
 
     def restarted() -> bool:
         state, pid = statuses(cluster_env).get("api-1", ("", 0))
