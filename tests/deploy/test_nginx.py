@@ -255,6 +255,14 @@ def test_with_no_replica_up_the_gateway_answers_503_with_retry_after(tmp_path: P
         assert answer.json()["error"]["code"] == "unavailable"
 
 
+def test_idle_upstream_connections_close_before_the_replicas_close_them() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    upstream = re.search(r"upstream sam3_api \{(.*?)\}", read("nginx/nginx.conf"), re.DOTALL)
+    assert upstream is not None
+    keepalive_s = int(directive(upstream.group(1), "keepalive_timeout").removesuffix("s"))
+    assert keepalive_s < settings.http_keep_alive_s
+
+
 def test_slow_clients_are_bounded() -> None:
     http_block = read("nginx/nginx.conf")
     for name in ("client_header_timeout", "client_body_timeout", "large_client_header_buffers"):
