@@ -160,7 +160,11 @@ def up(cluster: Cluster) -> int:
     render(cluster, env, api_ports, s3_ports)
     print(f"==> Starting supervisord ({cluster.conf}); logs in {cluster.logs}", flush=True)
     subprocess.run([str(BIN / "supervisord"), "-c", str(cluster.conf)], check=True)
-    wait_for(lambda: create_bucket(env), 60, f"S3 did not start: see {cluster.logs}/s3.log")
+    wait_for(
+        lambda: create_bucket(env),
+        60,
+        f"S3 did not start: see {cluster.logs}/s3.log; stop the rest with `make cluster-down`",
+    )
     return wait_ready(cluster)
 
 
