@@ -6,7 +6,8 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system-deps serve test test-fast lint format bench clean
+.PHONY: venv system-deps serve cluster cluster-status cluster-down test test-fast lint format \
+	bench clean
 
 venv: $(STAMP)
 
@@ -25,6 +26,17 @@ $(STAMP): pyproject.toml
 
 serve: $(STAMP)
 	SAM3_MODEL_FALLBACK_TO_TINY=$${SAM3_MODEL_FALLBACK_TO_TINY:-true} $(BIN)/sam3-service serve
+
+# The local cluster under supervisor (deploy/cluster/cluster.py): nginx on 127.0.0.1:8080,
+# 3 API replicas, 2 workers, S3; on this machine's PostgreSQL, Redis and RabbitMQ.
+cluster: $(STAMP)
+	$(BIN)/python deploy/cluster/cluster.py up
+
+cluster-status: $(STAMP)
+	@$(BIN)/python deploy/cluster/cluster.py status
+
+cluster-down: $(STAMP)
+	$(BIN)/python deploy/cluster/cluster.py down
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks deploy

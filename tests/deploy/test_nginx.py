@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -97,13 +97,12 @@ def replicas(
         yield urls
 
 
-@pytest.fixture(scope="module")
-def gateway(replicas: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """nginx with deploy/nginx/nginx.conf in front of the replicas; yields its base URL."""
+@contextmanager
+def running_nginx(folder: Path, upstreams: list[str]) -> Iterator[str]:
+    """nginx with deploy/nginx/nginx.conf in front of `upstreams`; yields its base URL."""
     nginx = require_tool("nginx")
-    folder = tmp_path_factory.mktemp("nginx")
     port = free_port()
-    conf = render_conf(folder, [url.removeprefix("http://") for url in replicas], port)
+    conf = render_conf(folder, upstreams, port)
     log_path = folder / "nginx.log"
     with open(log_path, "wb") as log:
         command = [nginx, "-e", "stderr", "-p", str(folder), "-c", str(conf), "-g", "daemon off;"]
@@ -114,6 +113,14 @@ def gateway(replicas: list[str], tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def gateway(replicas: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx in front of the replicas; yields its base URL."""
+    upstreams = [url.removeprefix("http://") for url in replicas]
+    with running_nginx(tmp_path_factory.mktemp("nginx"), upstreams) as url:
+        yield url
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -231,6 +238,29 @@ def test_examples_are_cached_and_revalidated_like_a_cdn(gateway: str) -> None:
     again = httpx.get(image_url, headers={"If-None-Match": image.headers["ETag"]})
     assert again.status_code == 304
     assert again.headers["X-Cache-Status"] == "HIT"
+
+
+@pytest.mark.deploy
+def test_with_no_replica_up_the_gateway_answers_503_with_retry_after(tmp_path: Path) -> None:
+    with running_nginx(tmp_path, [f"127.0.0.1:{free_port()}"]) as gateway:  # nobody listens
+        answers = [
+            httpx.get(f"{gateway}/ready", timeout=10),
+            httpx.post(f"{gateway}/v1/segment", json={"prompt": "cat"}, timeout=10),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.headers["X-Request-ID"]
+        assert answer.json()["error"]["code"] == "unavailable"
+
+
+def test_idle_upstream_connections_close_before_the_replicas_close_them() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    upstream = re.search(r"upstream sam3_api \{(.*?)\}", read("nginx/nginx.conf"), re.DOTALL)
+    assert upstream is not None
+    keepalive_s = int(directive(upstream.group(1), "keepalive_timeout").removesuffix("s"))
+    assert keepalive_s < settings.http_keep_alive_s
 
 
 def test_slow_clients_are_bounded() -> None:

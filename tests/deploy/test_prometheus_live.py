@@ -99,6 +99,7 @@ def running(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[str, str, st
             "SAM3_REDIS_URL": redis.url,
             "SAM3_HOST": "127.0.0.1",
             "SAM3_AUTH_ENABLED": "true",  # as deployed: the rate limiter counts
+            "SAM3_LINK_SECRET": "0123456789abcdef" * 4,  # required with auth
             "OMP_NUM_THREADS": "1",
         }
         env.pop("SAM3_LOG_FORMAT", None)  # auto: JSON, since the output is a file
