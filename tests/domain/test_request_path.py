@@ -12,9 +12,10 @@ from sam3_service.domain import jobs, segment
 from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
 from sam3_service.domain.services import Services
-from sam3_service.errors import NotFound
+from sam3_service.errors import BackendUnavailable, NotFound
 from sam3_service.media import DecodedImage, decode_image
 from sam3_service.runtime import open_services
+from sam3_service.storage import BlobStore
 from sam3_service.tasks import TaskStatus
 from tests.helpers import make_settings, png_bytes
 
@@ -103,3 +104,27 @@ async def test_another_owner_cannot_name_the_image_for_a_cached_answer(
     _, answer = await jobs.segment_now(services, params=CAT, data=png_bytes(), owner="al")
     with pytest.raises(NotFound):
         await jobs.segment_now(services, params=CAT, image_id=answer["image"]["sha256"], owner="bo")
+
+
+class NoImageWrites:
+    """The blob store while images cannot be written: the rest works."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        if key.startswith(segment.IMAGE_PREFIX):
+            raise BackendUnavailable("S3 cannot be reached")
+        await self.inner.put(key, data, content_type)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_no_answer_while_the_input_cannot_be_kept(services: Services) -> None:
+    """The inline path keeps the upload while the model runs, yet answers only once it is kept."""
+    services.blobs = NoImageWrites(services.blobs)  # type: ignore[assignment]
+    with pytest.raises(BackendUnavailable):
+        await jobs.segment_now(services, params=CAT, data=png_bytes(), owner="al")
+    (record,) = await services.store.list(owner="al")
+    assert record.status is TaskStatus.FAILED and record.result_key is None

@@ -4,9 +4,9 @@ task must run) the decoded image and mask, checked and stored once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,13 +19,14 @@ from .services import Services
 IMAGE_KIND = "image"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PreparedImage:
     """A task's input decoded by the process that checked it: the inline run reuses it."""
 
     decoded: DecodedImage
     mask: np.ndarray | None
     decode_ms: float
+    unstored: bytes | None = None  # the upload, while `store` has yet to keep it
 
 
 async def expected_record(
@@ -66,16 +67,17 @@ async def prepare(
     params: SegmentParams,
     data: bytes | None,
     mask_data: bytes | None,
+    defer_store: bool = False,
 ) -> PreparedImage:
-    """Decode and check the input of `record` (from `expected_record`) and store it.
+    """Decode and check the input of `record` (from `expected_record`) and store it, or with
+    `defer_store` leave an uploaded image for `store` (its run keeps it while the model works).
 
     Bad input fails here (InvalidInput, UnsupportedMedia, TooLarge, NotFound)."""
     started = time.perf_counter()
-    sha256 = record.input_key.removeprefix(segment.IMAGE_PREFIX)
     if data is not None:
-        decoded = await segment.store_image(services, data, owner=record.owner)
+        decoded = await segment.decode_upload(data, services.limits)
     else:
-        decoded = await segment.load_image(services, sha256)
+        decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
     mask = None
     if mask_data is not None:
         mask = await asyncio.to_thread(
@@ -83,4 +85,14 @@ async def prepare(
         )
         await segment.store_mask(services, mask_data)
     segment.check_prompt(params, decoded, services.limits, has_mask=mask is not None)
-    return PreparedImage(decoded, mask, (time.perf_counter() - started) * 1000)
+    prepared = PreparedImage(decoded, mask, (time.perf_counter() - started) * 1000, data)
+    if not defer_store:
+        await store(services, prepared, owner=record.owner)
+        prepared = dataclasses.replace(prepared, unstored=None)
+    return prepared
+
+
+async def store(services: Services, prepared: PreparedImage, *, owner: str) -> None:
+    """Keep the upload of `prepared` (if any) and record that `owner` uploaded it."""
+    if prepared.unstored is not None:
+        await segment.store_image(services, prepared.unstored, prepared.decoded, owner=owner)

@@ -87,9 +87,12 @@ async def _submit(
     task_id: str | None = None,
     enqueue: bool = True,
     video_options: video.VideoOptions | None = None,
+    defer_store: bool = False,
 ) -> tuple[TaskRecord, bool, image_input.PreparedImage | None]:
     """`submit`, also saying whether this call created the task (False: it joined one), and
-    the decoded input of an image task it created to run (None if it needs no run)."""
+    the decoded input of an image task it created to run (None if it needs no run).
+
+    `defer_store`: leave a new upload for the caller's `run` to store (the inline path)."""
     prepared = None
     if data is not None and video.is_video(data):
         if image_id is not None or mask_data is not None:
@@ -122,7 +125,12 @@ async def _submit(
     else:
         if record.kind == IMAGE_KIND:
             prepared = await image_input.prepare(
-                services, record, params=params, data=data, mask_data=mask_data
+                services,
+                record,
+                params=params,
+                data=data,
+                mask_data=mask_data,
+                defer_store=defer_store,
             )
         if task_id is None:  # a caller's own task_id is its idempotency key already
             joined = await _join_inflight(services, record)
@@ -252,7 +260,9 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
     inline = services.models is not None
     if services.models is not None:
         services.models.engine()  # raises ModelNotReady while loading: no task is recorded
-    record, created, prepared = await _submit(services, enqueue=not inline, **submit_args)
+    record, created, prepared = await _submit(
+        services, enqueue=not inline, defer_store=inline, **submit_args
+    )
     result = None
     if inline and created and record.status is TaskStatus.QUEUED:
         result = await run(services, record.id, prepared=prepared)
@@ -289,6 +299,8 @@ async def _execute(
     params = TaskParams.model_validate(record.params)
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
+        if prepared is not None:
+            await image_input.store(services, prepared, owner=record.owner)
         return cached_key, {"model_version": await _model_version(services)}, None
     if services.models is None:
         raise Sam3Error("this process has no model to run tasks with")
@@ -298,24 +310,27 @@ async def _execute(
     decoded, mask = prepared.decoded, prepared.mask
     feature_key = await segment.feature_key(services, record.owner, decoded.sha256)
     decode_ms = prepared.decode_ms + (time.perf_counter() - started) * 1000
-    await services.store.update(record.id, progress=0.1)
-    result = await services.models.run(
-        lambda engine: segment.segment_decoded(
-            engine,
-            decoded,
-            params,
-            limits=services.limits,
-            defaults=services.thresholds,
-            mask=mask,
-            decode_ms=decode_ms,
-            feature_key=feature_key,
-        )
+    result, _, _ = await asyncio.gather(  # the model works while the upload is kept
+        services.models.run(
+            lambda engine: segment.segment_decoded(
+                engine,
+                decoded,
+                params,
+                limits=services.limits,
+                defaults=services.thresholds,
+                mask=mask,
+                decode_ms=decode_ms,
+                feature_key=feature_key,
+            )
+        ),
+        services.store.update(record.id, progress=0.1),
+        image_input.store(services, prepared, owner=record.owner),
     )
     key = segment.result_key(record.id)
-    await services.blobs.put(key, json.dumps(result).encode(), "application/json")
-    version = result["model"]["version"]
-    await services.cache.set(
-        _cache_key(services, record, version), key.encode(), services.result_ttl_s
+    cache_key = _cache_key(services, record, result["model"]["version"])
+    await asyncio.gather(  # a cached key counts only once its result exists: order is free
+        services.blobs.put(key, json.dumps(result).encode(), "application/json"),
+        services.cache.set(cache_key, key.encode(), services.result_ttl_s),
     )
     return key, _record_fields(result), result
 

@@ -63,15 +63,15 @@ def check_size(data: bytes, limits: Limits) -> None:
         )
 
 
-async def store_image(services: Services, data: bytes, *, owner: str) -> DecodedImage:
-    """Decode and keep an uploaded image under `images/<sha256>` (stored once per content),
-    recording that `owner` uploaded it."""
-    decoded = await decode_upload(data, services.limits)
+async def store_image(
+    services: Services, data: bytes, decoded: DecodedImage, *, owner: str
+) -> None:
+    """Keep a decoded upload under `images/<sha256>` (stored once per content), recording that
+    `owner` uploaded it."""
     key = image_key(decoded.sha256)
     if not await services.blobs.exists(key):
         await services.blobs.put(key, data, f"image/{decoded.format}")
     await services.store.add_upload(owner, decoded.sha256)
-    return decoded
 
 
 async def require_upload(services: Services, sha256: str, *, owner: str) -> None:
