@@ -23,13 +23,13 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import segment, video, waiting, workers
+from . import image_input, segment, video, waiting, workers
 from .params import SegmentParams, TaskParams
 from .services import Services
 
 log = logging.getLogger(__name__)
 
-IMAGE_KIND = "image"
+IMAGE_KIND = image_input.IMAGE_KIND
 _UNFINISHED = {TaskStatus.QUEUED, TaskStatus.RUNNING}
 _POLL_S = 0.05
 # De-duplication: how long an in-flight claim lasts at most (the worker removes it when the task
@@ -62,7 +62,7 @@ async def submit(
     A `task_id` is the owner's own name for the task: another owner's same id is another task.
     Uploaded videos become video tasks (`video_options` applies to them only).
     """
-    record, _ = await _submit(
+    record, _, _ = await _submit(
         services,
         params=params,
         data=data,
@@ -87,8 +87,13 @@ async def _submit(
     task_id: str | None = None,
     enqueue: bool = True,
     video_options: video.VideoOptions | None = None,
-) -> tuple[TaskRecord, bool]:
-    """`submit`, also saying whether this call created the task (False: it joined one)."""
+    defer_store: bool = False,
+) -> tuple[TaskRecord, bool, image_input.PreparedImage | None]:
+    """`submit`, also saying whether this call created the task (False: it joined one), and
+    the decoded input of an image task it created to run (None if it needs no run).
+
+    `defer_store`: leave a new upload for the caller's `run` to store (the inline path)."""
+    prepared = None
     if data is not None and video.is_video(data):
         if image_id is not None or mask_data is not None:
             raise InvalidInput("a video task takes the video file alone: no image_id, no mask")
@@ -103,7 +108,7 @@ async def _submit(
     elif video_options is not None:
         raise InvalidInput("frame_stride, max_frames and prompt_frame are for videos only")
     else:
-        record = await _image_record(
+        record = await image_input.expected_record(
             services,
             params=params,
             data=data,
@@ -113,14 +118,24 @@ async def _submit(
             task_id=new_task_id(),
         )
     record.client_id = task_id
-    cached_key = await _cached_result_key(services, record)
+    cached_key = await _cached_result_key(services, record)  # before decoding anything
     if cached_key is not None:
         record.status, record.progress, record.result_key = TaskStatus.SUCCEEDED, 1.0, cached_key
         record.finished_at = utcnow()
-    elif task_id is None:  # a caller's own task_id is its idempotency key already
-        joined = await _join_inflight(services, record)
-        if joined is not None:
-            return joined, False
+    else:
+        if record.kind == IMAGE_KIND:
+            prepared = await image_input.prepare(
+                services,
+                record,
+                params=params,
+                data=data,
+                mask_data=mask_data,
+                defer_store=defer_store,
+            )
+        if task_id is None:  # a caller's own task_id is its idempotency key already
+            joined = await _join_inflight(services, record)
+            if joined is not None:
+                return joined, False, None
     record, created = await services.store.create(record)
     if created and enqueue and record.status is TaskStatus.QUEUED:
         try:
@@ -128,59 +143,37 @@ async def _submit(
         except Sam3Error as exc:
             await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
             raise
-    return record, created
+    return record, created, prepared if created else None
 
 
-async def _image_record(
+async def run(
     services: Services,
-    *,
-    params: SegmentParams,
-    data: bytes | None,
-    image_id: str | None,
-    mask_data: bytes | None,
-    owner: str,
     task_id: str,
-) -> TaskRecord:
-    """Check and store an image (or find an earlier upload) and return the task to create."""
-    segment.require_image_source(data, image_id)
-    if data is not None:
-        decoded = await segment.store_image(services, data, owner=owner)
-    else:
-        decoded = await segment.load_upload(services, str(image_id), owner=owner)
-    mask_key = None
-    if mask_data is not None:
-        mask_key = await segment.store_mask(services, mask_data, decoded)
-    segment.check_prompt(params, decoded, services.limits, has_mask=mask_key is not None)
-    stored = TaskParams(**dict(params), mask_key=mask_key)
-    return TaskRecord(
-        id=task_id,
-        kind=IMAGE_KIND,
-        input_key=segment.image_key(decoded.sha256),
-        params=stored.model_dump(mode="json"),
-        owner=owner,
-    )
-
-
-async def run(services: Services, task_id: str, *, retry_transient: bool = False) -> None:
+    *,
+    retry_transient: bool = False,
+    prepared: image_input.PreparedImage | None = None,
+) -> dict[str, Any] | None:
     """Execute a queued task and record its outcome. Safe to call again for a redelivered id.
 
     With `retry_transient` (a queue that retries), a transient fault (`TRANSIENT_ERRORS`) puts
     the task back in `queued` and is raised for the queue to try again later; without it, the
-    task fails with that error.
+    task fails with that error. `prepared`: the task's input as its submitter decoded it (the
+    inline path), used instead of reading it back. Returns the result of an image task that
+    succeeded here (as stored), else None.
     """
     record = await services.store.update(
         task_id, expect=_UNFINISHED, status=TaskStatus.RUNNING, started_at=utcnow()
     )
     if record is None:
         log.info("task %s is no longer pending; skipped", task_id)
-        return
+        return None
     await services.store.update(task_id, attempts=record.attempts + 1)
     try:
-        result_key, fields = await _execute(services, record)
+        result_key, fields, result = await _execute(services, record, prepared)
     except TRANSIENT_ERRORS as exc:
         if not retry_transient:
             await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
-            return
+            return None
         await services.store.update(task_id, expect={TaskStatus.RUNNING}, status=TaskStatus.QUEUED)
         raise
     except Sam3Error as exc:
@@ -190,9 +183,11 @@ async def run(services: Services, task_id: str, *, retry_transient: bool = False
         error = {"code": "internal_error", "message": "the task failed unexpectedly"}
         await _end(services, record, TaskStatus.FAILED, error=error)
     else:
-        await _end(
+        ended = await _end(
             services, record, TaskStatus.SUCCEEDED, result_key=result_key, progress=1.0, **fields
         )
+        return result if ended else None
+    return None
 
 
 async def give_up(services: Services, task_id: str, error: Sam3Error) -> None:
@@ -265,10 +260,16 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
     inline = services.models is not None
     if services.models is not None:
         services.models.engine()  # raises ModelNotReady while loading: no task is recorded
-    record, created = await _submit(services, enqueue=not inline, **submit_args)
+    record, created, prepared = await _submit(
+        services, enqueue=not inline, defer_store=inline, **submit_args
+    )
+    result = None
     if inline and created and record.status is TaskStatus.QUEUED:
-        await run(services, record.id)
-    record = await wait(services, record, timeout_s=services.sync_timeout_s)
+        result = await run(services, record.id, prepared=prepared)
+    if result is not None:
+        return record, result  # succeeded here, and stored: no need to read it back
+    if not record.status.finished:
+        record = await wait(services, record, timeout_s=services.sync_timeout_s)
     if record.status is TaskStatus.FAILED and record.error:
         raise _error_from_json(record.error)
     return record, await load_result(services, record)
@@ -287,42 +288,61 @@ async def wait(services: Services, task: TaskRecord, *, timeout_s: float) -> Tas
     )
 
 
-async def _execute(services: Services, record: TaskRecord) -> tuple[str, dict[str, Any]]:
-    """Run a task; returns the key of its stored result and the record fields it sets."""
+async def _execute(
+    services: Services, record: TaskRecord, prepared: image_input.PreparedImage | None
+) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """Run a task; returns the key of its stored result, the record fields it sets, and the
+    result of an image task this call segmented (None otherwise)."""
     if record.kind == video.VIDEO_KIND:
         key, summary = await video.run_task(services, record)
-        return key, _record_fields(summary)
+        return key, _record_fields(summary), None
     params = TaskParams.model_validate(record.params)
     cached_key = await _cached_result_key(services, record)
     if cached_key is not None:
-        return cached_key, {"model_version": await _model_version(services)}
+        if prepared is not None:
+            await image_input.store(services, prepared, owner=record.owner)
+        return cached_key, {"model_version": await _model_version(services)}, None
     if services.models is None:
         raise Sam3Error("this process has no model to run tasks with")
     started = time.perf_counter()
-    decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
-    mask = await segment.load_mask(services, params.mask_key, decoded)
+    if prepared is None or segment.image_key(prepared.decoded.sha256) != record.input_key:
+        prepared = await _load_input(services, record, params)
+    decoded, mask = prepared.decoded, prepared.mask
     feature_key = await segment.feature_key(services, record.owner, decoded.sha256)
-    decode_ms = (time.perf_counter() - started) * 1000
-    await services.store.update(record.id, progress=0.1)
-    result = await services.models.run(
-        lambda engine: segment.segment_decoded(
-            engine,
-            decoded,
-            params,
-            limits=services.limits,
-            defaults=services.thresholds,
-            mask=mask,
-            decode_ms=decode_ms,
-            feature_key=feature_key,
-        )
+    decode_ms = prepared.decode_ms + (time.perf_counter() - started) * 1000
+    result, _, _ = await asyncio.gather(  # the model works while the upload is kept
+        services.models.run(
+            lambda engine: segment.segment_decoded(
+                engine,
+                decoded,
+                params,
+                limits=services.limits,
+                defaults=services.thresholds,
+                mask=mask,
+                decode_ms=decode_ms,
+                feature_key=feature_key,
+            )
+        ),
+        services.store.update(record.id, progress=0.1),
+        image_input.store(services, prepared, owner=record.owner),
     )
     key = segment.result_key(record.id)
-    await services.blobs.put(key, json.dumps(result).encode(), "application/json")
-    version = result["model"]["version"]
-    await services.cache.set(
-        _cache_key(services, record, version), key.encode(), services.result_ttl_s
+    cache_key = _cache_key(services, record, result["model"]["version"])
+    await asyncio.gather(  # a cached key counts only once its result exists: order is free
+        services.blobs.put(key, json.dumps(result).encode(), "application/json"),
+        services.cache.set(cache_key, key.encode(), services.result_ttl_s),
     )
-    return key, _record_fields(result)
+    return key, _record_fields(result), result
+
+
+async def _load_input(
+    services: Services, record: TaskRecord, params: TaskParams
+) -> image_input.PreparedImage:
+    """A queued task's input, read back from storage and decoded."""
+    started = time.perf_counter()
+    decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
+    mask = await segment.load_mask(services, params.mask_key, decoded)
+    return image_input.PreparedImage(decoded, mask, (time.perf_counter() - started) * 1000)
 
 
 def _record_fields(result: dict[str, Any]) -> dict[str, Any]:
@@ -402,14 +422,18 @@ def _identity(services: Services, record: TaskRecord) -> dict[str, Any]:
     return TaskParams.model_validate(record.params).cache_identity(services.thresholds)
 
 
-async def _end(services: Services, record: TaskRecord, status: TaskStatus, **fields: Any) -> None:
-    """Record a running task's outcome and release its de-duplication claim."""
+async def _end(
+    services: Services, record: TaskRecord, status: TaskStatus, **fields: Any
+) -> TaskRecord | None:
+    """Record a running task's outcome and release its de-duplication claim. Returns the
+    updated record, None if the task had ended already (cancelled)."""
     updated = await services.store.update(
         record.id, expect=_UNFINISHED, status=status, finished_at=utcnow(), **fields
     )
     if updated is None:
         log.info("task %s was cancelled while running; its outcome is discarded", record.id)
     await services.cache.delete(_inflight_key(services, record))
+    return updated
 
 
 def _error_json(exc: Sam3Error) -> dict[str, Any]:

@@ -51,30 +51,35 @@ async def feature_key(services: Services, owner: str, image_sha256: str) -> str:
 
 async def decode_upload(data: bytes, limits: Limits) -> DecodedImage:
     """Decode an upload off the event loop. Raises InvalidInput, UnsupportedMedia or TooLarge."""
+    check_size(data, limits)
+    return await asyncio.to_thread(decode_image, data, max_side=limits.max_image_side)
+
+
+def check_size(data: bytes, limits: Limits) -> None:
+    """Raises TooLarge for an upload over the limit."""
     if len(data) > limits.max_upload_bytes:
         raise TooLarge(
             f"the upload has {len(data)} bytes, more than the limit of {limits.max_upload_bytes}"
         )
-    return await asyncio.to_thread(decode_image, data, max_side=limits.max_image_side)
 
 
-async def store_image(services: Services, data: bytes, *, owner: str) -> DecodedImage:
-    """Decode and keep an uploaded image under `images/<sha256>` (stored once per content),
-    recording that `owner` uploaded it."""
-    decoded = await decode_upload(data, services.limits)
+async def store_image(
+    services: Services, data: bytes, decoded: DecodedImage, *, owner: str
+) -> None:
+    """Keep a decoded upload under `images/<sha256>` (stored once per content), recording that
+    `owner` uploaded it."""
     key = image_key(decoded.sha256)
     if not await services.blobs.exists(key):
         await services.blobs.put(key, data, f"image/{decoded.format}")
     await services.store.add_upload(owner, decoded.sha256)
-    return decoded
 
 
-async def load_upload(services: Services, sha256: str, *, owner: str) -> DecodedImage:
-    """Decode an image that `owner` uploaded earlier. Raises NotFound, the same for another
-    owner's image as for one never uploaded."""
-    for uploader in {owner, PUBLIC_OWNER}:
+async def require_upload(services: Services, sha256: str, *, owner: str) -> None:
+    """Raises NotFound unless `owner` uploaded the image (or it is a public example): the same
+    for another owner's image as for one never uploaded."""
+    for uploader in (owner, PUBLIC_OWNER):
         if await services.store.has_upload(uploader, sha256):
-            return await load_image(services, sha256)
+            return
     raise NotFound(_NO_IMAGE)
 
 
@@ -87,10 +92,14 @@ async def load_image(services: Services, sha256: str) -> DecodedImage:
     return await decode_upload(data, services.limits)
 
 
-async def store_mask(services: Services, data: bytes, decoded: DecodedImage) -> str:
-    """Check an input mask against its image and keep it; returns its blob key."""
-    await asyncio.to_thread(decode_mask, data, width=decoded.width, height=decoded.height)
-    key = MASK_PREFIX + hashlib.sha256(data).hexdigest()
+def mask_key(data: bytes) -> str:
+    """The blob key of an input mask: its content's sha256."""
+    return MASK_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+async def store_mask(services: Services, data: bytes) -> str:
+    """Keep an input mask (checked against its image by the caller); returns its blob key."""
+    key = mask_key(data)
     await services.blobs.put(key, data, "image/png")
     return key
 
