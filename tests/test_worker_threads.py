@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from sam3_service import tasks
 from sam3_service import worker as worker_module
 from sam3_service.settings import Settings
 
 
 def started_with(monkeypatch: pytest.MonkeyPatch, settings: Settings, **options: Any) -> Settings:
-    """The settings that the worker's model processes are given."""
-    seen: dict[str, Settings] = {}
+    """The settings that the worker's model processes are given (the worker does not run)."""
+    opened: dict[str, Any] = {}
 
-    def open_task_worker(url: str, process: Any, **_: Any) -> Any:
-        seen["settings"] = process.settings
-        return SimpleNamespace(run=lambda **__: 0)
+    def open_task_worker(url: str, process: Any, **worker_options: Any) -> Any:
+        worker = tasks.open_task_worker(url, process, **worker_options)
+        monkeypatch.setattr(worker, "run", lambda **_: 0)
+        opened["process"] = process
+        return worker
 
     monkeypatch.setattr(worker_module, "open_task_worker", open_task_worker)
     monkeypatch.setattr(worker_module, "choose_model", lambda _: "tiny-random")
     assert worker_module.run_worker(settings, **options) == 0
-    return seen["settings"]
+    return opened["process"].settings
 
 
 @pytest.fixture

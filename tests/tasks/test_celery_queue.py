@@ -16,7 +16,8 @@ import pytest
 
 from sam3_service.errors import BackendUnavailable, ConfigError, Sam3Error
 from sam3_service.tasks import open_task_queue, open_task_worker
-from sam3_service.tasks.celery_queue import CeleryQueue, CeleryWorker
+from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
+from sam3_service.tasks.celery.topology import dead_name, message_count
 from tests.servers import delete_queues
 from tests.tasks.celery_helpers import (
     LoopProcess,
@@ -26,13 +27,10 @@ from tests.tasks.celery_helpers import (
     task_args,
 )
 from tests.tasks.celery_worker_main import MAX_ATTEMPTS
+from tests.tasks.handlers import ignore
 
 WAIT_S = 10
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def ignore(task_id: str) -> None:
-    """A job handler with nothing to do."""
 
 
 class Calls:
@@ -55,6 +53,11 @@ class Calls:
             await asyncio.sleep(0.02)
 
 
+async def dead_letters(queue: CeleryQueue) -> int:
+    """How many task ids were given up and wait in the queue's dead-letter queue."""
+    return await asyncio.to_thread(message_count, queue.app, dead_name(queue.queue))
+
+
 async def wait_given_up(process: LoopProcess) -> None:
     deadline = time.monotonic() + WAIT_S
     while not process.given_up:
@@ -63,7 +66,7 @@ async def wait_given_up(process: LoopProcess) -> None:
 
 
 def test_an_amqp_url_gives_a_queue_that_publishes_to_the_named_queue() -> None:
-    queue = open_task_queue("amqp://guest@localhost//", ignore, max_depth=7, name="jobs")
+    queue = open_task_queue("amqp://guest@localhost//", max_depth=7, name="jobs")
     assert isinstance(queue, CeleryQueue)
     assert (queue.queue, queue.max_depth) == ("jobs", 7)
 
@@ -75,7 +78,9 @@ def test_a_worker_needs_an_amqp_url_and_sane_options() -> None:
     with pytest.raises(ValueError):
         CeleryWorker("amqp://localhost//", process, max_attempts=0)
     with pytest.raises(ValueError):
-        CeleryWorker("amqp://localhost//", process).worker_options("threads")
+        CeleryWorker("amqp://localhost//", process, pool="threads")
+    with pytest.raises(ValueError):
+        CeleryWorker("amqp://localhost//", process, concurrency=0)
 
 
 async def test_an_unreachable_broker_is_backend_unavailable() -> None:
@@ -121,7 +126,7 @@ async def test_a_transient_error_is_retried_with_a_growing_backoff(
     assert second - first >= 0.2
     assert third - second >= 0.4
     assert process.given_up == []
-    assert await queue.dead_letters() == 0
+    assert await dead_letters(queue) == 0
     await queue.aclose()
 
 
@@ -141,7 +146,7 @@ async def test_a_poison_task_is_given_up_into_the_dead_letter_queue(
     assert len(calls.times) == 3
     [(task_id, error)] = process.given_up
     assert (task_id, error.code) == ("poison", "backend_unavailable")
-    assert (await queue.depth(), await queue.dead_letters()) == (0, 1)
+    assert (await queue.depth(), await dead_letters(queue)) == (0, 1)
     [message] = take_messages(amqp_url, f"{queue_name}.dead")
     assert task_args(message) == ["poison"]
     await queue.aclose()
@@ -159,7 +164,7 @@ async def test_an_unexpected_error_is_given_up_at_once(amqp_url: str, queue_name
         await wait_given_up(process)
     assert len(calls.times) == 1
     assert process.given_up[0][1].code == Sam3Error.code
-    assert await queue.dead_letters() == 1
+    assert await dead_letters(queue) == 1
     await queue.aclose()
 
 
@@ -178,7 +183,7 @@ async def test_a_redelivered_message_counts_as_a_failed_attempt(
         await wait_given_up(process)
     assert calls.times == []
     assert "the worker stopped" in process.given_up[0][1].message
-    assert await queue.dead_letters() == 1
+    assert await dead_letters(queue) == 1
     await queue.aclose()
 
 
@@ -228,7 +233,7 @@ async def test_a_job_that_kills_its_process_is_given_up_after_the_bounded_attemp
     await queue.enqueue("ok-1")  # the worker still serves
     await asyncio.to_thread(lines_about, log, "ok-1", until="run")
     await asyncio.sleep(0.3)
-    assert await queue.dead_letters() >= 1
+    assert await dead_letters(queue) >= 1
     await queue.aclose()
 
 
