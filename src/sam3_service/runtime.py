@@ -146,8 +146,8 @@ def share_secret(settings: Settings) -> bytes:
 async def open_services(
     settings: Settings, *, models: ModelHost | None = None, start_model: bool = True
 ) -> AsyncIterator[Services]:
-    """Open every backend named by settings; with no broker, this process also runs the model
-    (loaded in the background) and the in-process task workers."""
+    """Open every backend named by settings; with the embedded queue (no broker), this process
+    also runs the model (loaded in the background) and the task workers."""
     async with AsyncExitStack() as stack:
         notifier = open_notifier(settings.redis_url)
         stack.push_async_callback(notifier.aclose)
@@ -163,7 +163,7 @@ async def open_services(
         stack.push_async_callback(cache.aclose)
         keys, limiter = _open_auth(settings, stack) if settings.auth_enabled else (None, None)
         queue = _task_queue(settings)
-        embedded = queue if isinstance(queue, InProcessQueue) else None  # jobs run here
+        embedded = queue if isinstance(queue, InProcessQueue) else None  # its jobs run here
         if models is None and start_model and embedded is not None:
             models = model_host(settings, choose_model(settings))
             models.start()
@@ -186,14 +186,7 @@ async def open_services(
             # Without Redis, notices stay in this process: they reach only its own tasks.
             notifier=notifier if settings.redis_url or embedded is not None else None,
         )
-        stack.push_async_callback(queue.aclose)
-        await queue.start()
-        if (
-            embedded is not None
-        ):  # the embedded queue kept nothing: a process with a model queues it again
-            runner = JobRunner(services, model_wait_s=settings.task_soft_time_limit_s)
-            requeue = settings.max_queue_depth if models is not None else 0
-            await embedded.serve(runner, requeue_limit=requeue)
+        await _start_queue(settings, stack, services, embedded)
         yield services
 
 
@@ -231,3 +224,19 @@ def _task_queue(settings: Settings) -> TaskQueue:
         max_depth=settings.max_queue_depth,
         name=settings.broker_queue,
     )
+
+
+async def _start_queue(
+    settings: Settings,
+    stack: AsyncExitStack,
+    services: Services,
+    embedded: InProcessQueue | None,
+) -> None:
+    """Start the queue. The embedded one runs its jobs here: first, where this process has a
+    model, those that an earlier process left unfinished (the queue itself kept nothing)."""
+    stack.push_async_callback(services.queue.aclose)
+    await services.queue.start()
+    if embedded is not None:
+        runner = JobRunner(services, model_wait_s=settings.task_soft_time_limit_s)
+        requeue = settings.max_queue_depth if services.models is not None else 0
+        await embedded.serve(runner, requeue_limit=requeue)

@@ -19,7 +19,7 @@ from sam3_service.tasks import TaskQueue, open_task_queue
 from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
 from sam3_service.tasks.celery.topology import declare_queues
 from sam3_service.tasks.inprocess import InProcessQueue
-from tests.tasks.celery_helpers import LoopProcess, consuming
+from tests.tasks.celery.helpers import LoopProcess, consuming
 from tests.tasks.handlers import Handler, HandlerRunner
 
 WAIT_S = 5

@@ -1,10 +1,9 @@
-"""CeleryQueue and CeleryWorker beyond the queue contract: messages, retries, dead letters,
-and jobs that crash or outlive their time limits (in a real prefork worker process)."""
+"""CeleryWorker beyond the queue contract: its pools, retries and dead letters, and jobs that
+crash or outlive their time limits (in a real prefork worker process)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -15,22 +14,22 @@ from pathlib import Path
 import pytest
 
 from sam3_service.errors import BackendUnavailable, ConfigError, Sam3Error
-from sam3_service.tasks import open_task_queue, open_task_worker
+from sam3_service.tasks import open_task_worker
 from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
 from sam3_service.tasks.celery.topology import dead_name, message_count
 from tests.servers import delete_queues
-from tests.tasks.celery_helpers import (
+from tests.tasks.celery.helpers import (
     LoopProcess,
     consuming,
     hold_and_drop,
     take_messages,
     task_args,
 )
-from tests.tasks.celery_worker_main import MAX_ATTEMPTS
+from tests.tasks.celery.worker_main import MAX_ATTEMPTS
 from tests.tasks.handlers import ignore
 
 WAIT_S = 10
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Calls:
@@ -65,12 +64,6 @@ async def wait_given_up(process: LoopProcess) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_an_amqp_url_gives_a_queue_that_publishes_to_the_named_queue() -> None:
-    queue = open_task_queue("amqp://guest@localhost//", max_depth=7, name="jobs")
-    assert isinstance(queue, CeleryQueue)
-    assert (queue.queue, queue.max_depth) == ("jobs", 7)
-
-
 def test_a_worker_needs_an_amqp_url_and_sane_options() -> None:
     process = LoopProcess(ignore, asyncio.new_event_loop())
     with pytest.raises(ConfigError):
@@ -83,31 +76,16 @@ def test_a_worker_needs_an_amqp_url_and_sane_options() -> None:
         CeleryWorker("amqp://localhost//", process, concurrency=0)
 
 
-async def test_an_unreachable_broker_is_backend_unavailable() -> None:
-    queue = CeleryQueue("amqp://guest:guest@127.0.0.1:1//")
-    with pytest.raises(BackendUnavailable):
-        await queue.start()
-    with pytest.raises(BackendUnavailable):
-        await queue.enqueue("t1")
-    await queue.aclose()
-
-
-@pytest.mark.amqp
-async def test_a_message_is_persistent_and_carries_only_the_task_id(
-    amqp_url: str, queue_name: str
-) -> None:
-    queue = CeleryQueue(amqp_url, queue=queue_name)
-    await queue.start()
-    await queue.enqueue("t1")
-    await queue.aclose()
-    [message] = take_messages(amqp_url, queue_name)
-    assert message.properties["delivery_mode"] == 2
-    assert message.properties["application_headers"]["id"] == "t1"
-    assert json.loads(message.body) == [
-        ["t1"],
-        {},
-        {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-    ]
+def test_prefork_runs_jobs_in_children_and_solo_in_the_worker_itself() -> None:
+    process = LoopProcess(ignore, asyncio.new_event_loop())
+    prefork = CeleryWorker("amqp://localhost//", process, queue="jobs", concurrency=3)
+    options = prefork.worker_options()
+    assert (prefork.processes, options["concurrency"], options["queues"]) == (3, 3, ["jobs"])
+    assert options["use_eventloop"] is True
+    solo = CeleryWorker("amqp://localhost//", process, pool="solo", concurrency=3)
+    assert (solo.processes, solo.worker_options()["concurrency"]) == (1, 1)
+    assert solo.worker_options()["use_eventloop"] is False  # Celery's loop stalls with solo
+    assert solo.app.conf.broker_heartbeat == 0  # its blocking loop sends none
 
 
 @pytest.mark.amqp
@@ -191,11 +169,11 @@ async def test_a_redelivered_message_counts_as_a_failed_attempt(
 def misbehaving_worker(
     amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    """A prefork worker process (tests/tasks/celery_worker_main.py): its queue and log."""
+    """A prefork worker process (tests/tasks/celery/worker_main.py): its queue and log."""
     name = f"sam3-test-prefork-{os.getpid()}"
     log = tmp_path_factory.mktemp("prefork") / "jobs.log"
     log.touch()
-    command = [sys.executable, "-m", "tests.tasks.celery_worker_main", amqp_url, name, str(log)]
+    command = [sys.executable, "-m", "tests.tasks.celery.worker_main", amqp_url, name, str(log)]
     with subprocess.Popen(command, cwd=REPO, start_new_session=True) as worker:
         try:
             yield name, log

@@ -1,6 +1,6 @@
 """A prefork `CeleryWorker` for the tests, whose jobs misbehave as their task ids say.
 
-    python -m tests.tasks.celery_worker_main AMQP_URL QUEUE LOG_FILE
+    python -m tests.tasks.celery.worker_main AMQP_URL QUEUE LOG_FILE
 
 `crash-*` kills its own process, `slow-*` sleeps on the event loop (a soft time limit cancels
 it), `hang-*` blocks the process (only the hard time limit ends it); any other id succeeds.
