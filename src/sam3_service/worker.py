@@ -132,10 +132,8 @@ def _touch(path: Path) -> None:
         log.warning("cannot touch the heartbeat file %s: %s", path, exc)
 
 
-def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 1) -> int:
-    """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError.
-
-    `pool` and `concurrency` are the queue worker's (see `tasks.celery.CeleryWorker`)."""
+def run_worker(settings: Settings) -> int:
+    """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError."""
     if not settings.broker_url:
         raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
     process = ServiceProcess(settings, choose_model(settings))
@@ -143,8 +141,8 @@ def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 
         settings.broker_url,
         process,
         queue=settings.broker_queue,
-        pool=pool,
-        concurrency=concurrency,
+        pool=settings.worker_pool,
+        concurrency=settings.worker_concurrency,
         max_attempts=settings.task_max_attempts,
         backoff_s=settings.task_retry_backoff_s,
         soft_time_limit_s=settings.task_soft_time_limit_s,
