@@ -29,6 +29,17 @@ from .worker_metrics import WorkerMetrics, serve_worker_metrics
 
 log = logging.getLogger(__name__)
 
+# The queue worker's options (`tasks.celery.CeleryWorker`), each the setting named here.
+_WORKER_OPTIONS = {
+    "queue": "broker_queue",
+    "pool": "worker_pool",
+    "concurrency": "worker_concurrency",
+    "max_attempts": "task_max_attempts",
+    "backoff_s": "task_retry_backoff_s",
+    "soft_time_limit_s": "task_soft_time_limit_s",
+    "time_limit_s": "task_time_limit_s",
+}
+
 
 class ServiceProcess:
     """One worker process's services and model: a `WorkerProcess` for the task queue."""
@@ -137,17 +148,8 @@ def run_worker(settings: Settings) -> int:
     if not settings.broker_url:
         raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
     process = ServiceProcess(settings, choose_model(settings))
-    worker = open_task_worker(
-        settings.broker_url,
-        process,
-        queue=settings.broker_queue,
-        pool=settings.worker_pool,
-        concurrency=settings.worker_concurrency,
-        max_attempts=settings.task_max_attempts,
-        backoff_s=settings.task_retry_backoff_s,
-        soft_time_limit_s=settings.task_soft_time_limit_s,
-        time_limit_s=settings.task_time_limit_s,
-    )
+    options = {option: getattr(settings, name) for option, name in _WORKER_OPTIONS.items()}
+    worker = open_task_worker(settings.broker_url, process, **options)
     if not settings.model_processes:  # each of the worker's processes loads its own model
         process.settings = settings.model_copy(update={"model_processes": worker.processes})
     port = settings.worker_metrics_port
