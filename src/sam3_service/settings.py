@@ -45,7 +45,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         description="Model processes sharing this machine's cores; 0: the worker's "
-        "--concurrency (1 for `serve`). Set it when several workers share one machine.",
+        "processes (SAM3_WORKER_CONCURRENCY, 1 with solo and for `serve`). Set it when "
+        "several workers share one machine.",
     )
     batch_window_ms: float | None = Field(
         None,
@@ -111,6 +112,13 @@ class Settings(BaseSettings):
 
     # Workers (`sam3-service worker`, with SAM3_BROKER_URL)
     broker_queue: str = Field("sam3.tasks", description="RabbitMQ queue (and <name>.dead).")
+    worker_pool: Literal["prefork", "solo"] = Field(
+        "prefork",
+        description="prefork: jobs in child processes, with time limits; solo: in the worker.",
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, description="A prefork worker's child processes, each with its own model."
+    )
     task_max_attempts: int = Field(4, ge=1, description="Deliveries of a task before it fails.")
     task_retry_backoff_s: float = Field(
         2.0, gt=0, description="Wait before the first retry; doubles each time, up to 60 s."
