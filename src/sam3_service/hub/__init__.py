@@ -1,0 +1,47 @@
+"""The model hub: versions of the model and their registry, routing, rollback and agreement."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from .base import (
+    EVENT_OF_STATE,
+    EventKind,
+    ModelEvent,
+    ModelRegistry,
+    ModelState,
+    ModelVersion,
+    RoutingTable,
+    SourceKind,
+)
+
+__all__ = [
+    "EVENT_OF_STATE",
+    "EventKind",
+    "ModelEvent",
+    "ModelRegistry",
+    "ModelState",
+    "ModelVersion",
+    "RoutingTable",
+    "SourceKind",
+    "open_model_registry",
+]
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+async def open_model_registry(url: str) -> ModelRegistry:
+    """The registry in the task database at `url` (`sqlite:///path` or `postgresql://...`),
+    its schema brought up to date.
+
+    Raises ConfigError for any other URL, BackendUnavailable if the database cannot be reached.
+    """
+    if urlsplit(url).scheme.partition("+")[0] not in _SQL_SCHEMES:
+        raise ConfigError(f"the model registry must be sqlite:// or postgresql://, got {url!r}")
+    from ..database import upgrade_database
+    from .sql_registry import SqlModelRegistry
+
+    await asyncio.to_thread(upgrade_database, url)
+    return SqlModelRegistry(url)
