@@ -18,7 +18,15 @@ from enum import StrEnum
 from ..errors import Conflict, ModelNotReady
 from .base import RoutingTable, check_version_name
 
-__all__ = ["Route", "RouteReason", "bucket", "choose_shadow", "choose_version", "promote", "withdraw"]
+__all__ = [
+    "Route",
+    "RouteReason",
+    "bucket",
+    "choose_shadow",
+    "choose_version",
+    "promote",
+    "withdraw",
+]
 
 _BUCKETS = 10_000  # a bucket is a hundredth of a percent
 
