@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from sam3_service.errors import InvalidInput
 from sam3_service.hub.agreement import Agreement, ScoredMask, compare_objects, result_objects
+from sam3_service.inference import Engine, Prompt, Thresholds, build_tiny_model, load_engine
 from sam3_service.media import encode_rle
 
 
@@ -71,3 +76,34 @@ def test_two_empty_results_agree() -> None:
 def test_masks_of_other_sizes_cannot_be_compared() -> None:
     with pytest.raises(InvalidInput, match="different sizes"):
         compare_objects(objects(square(0, 0)), objects(square(0, 0, shape=(40, 40))))
+
+
+def test_two_empty_masks_are_the_same_mask() -> None:
+    empty = np.zeros((60, 80), dtype=bool)
+    agreement = compare_objects(objects(empty, square(0, 0)), objects(square(0, 0), empty))
+    assert (agreement.matched, agreement.mean_iou) == (2, 1.0)
+
+
+def detections(engine: Engine, image: Image.Image) -> list[ScoredMask]:
+    found = engine.segment(image, "noise", Prompt(text="cat"), Thresholds(score=0.0))
+    return [ScoredMask(det.mask, det.score) for det in found.detections]
+
+
+def test_equal_weights_agree_and_another_seed_does_not(
+    engine: Engine, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The tiny random SAM 3 against a copy of itself, then against one of another seed."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (80, 120, 3), np.uint8))
+    served = detections(engine, image)
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "copy")
+    other = build_tiny_model(tmp_path / "seed-1", seed=1)
+    for folder in (copy, other):
+        shadow = load_engine(str(folder), models_dir=tmp_path, device="cpu")
+        try:
+            agreement = compare_objects(served, detections(shadow, image))
+        finally:
+            shadow.close()
+        if folder == copy:
+            assert served and agreement.overall == 1.0 and agreement.score_shift == 0.0
+        else:
+            assert agreement.overall < 0.9, agreement

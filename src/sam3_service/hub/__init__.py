@@ -1,4 +1,8 @@
-"""The model hub: versions of the model and their registry, routing, rollback and agreement."""
+"""The model hub: versions of the model and their registry, routing, rollback and agreement.
+
+Importing it loads neither torch nor a database driver: the registry's SQL code loads in
+`open_model_registry`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from .agreement import Agreement, ScoredMask, compare_objects, result_objects
 from .base import (
     EVENT_OF_STATE,
     EventKind,
@@ -16,17 +21,35 @@ from .base import (
     RoutingTable,
     SourceKind,
 )
+from .rollback import Action, RollbackJudge, RollbackRules, Verdict, WindowFigures
+from .routing import Route, RouteReason, bucket, choose_shadow, choose_version, promote, withdraw
 
 __all__ = [
     "EVENT_OF_STATE",
+    "Action",
+    "Agreement",
     "EventKind",
     "ModelEvent",
     "ModelRegistry",
     "ModelState",
     "ModelVersion",
+    "RollbackJudge",
+    "RollbackRules",
+    "Route",
+    "RouteReason",
     "RoutingTable",
+    "ScoredMask",
     "SourceKind",
+    "Verdict",
+    "WindowFigures",
+    "bucket",
+    "choose_shadow",
+    "choose_version",
+    "compare_objects",
     "open_model_registry",
+    "promote",
+    "result_objects",
+    "withdraw",
 ]
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")

@@ -89,7 +89,11 @@ def _iou_matrix(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> np
         raise InvalidInput(f"masks of different sizes cannot be compared: {sorted(sizes)}")
     if not first or not second:
         return np.zeros((len(first), len(second)))
-    return np.asarray(coco_mask.iou(first, second, [0] * len(second)), dtype=float)
+    ious = np.asarray(coco_mask.iou(first, second, [0] * len(second)), dtype=float)
+    empty_first = np.asarray(coco_mask.area(first)) == 0
+    empty_second = np.asarray(coco_mask.area(second)) == 0
+    ious[np.outer(empty_first, empty_second)] = 1.0  # two empty masks are the same mask
+    return ious
 
 
 def _greedy_pairs(ious: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
