@@ -16,7 +16,7 @@ def test_all_names_resolve_to_what_they_name() -> None:
 
 def test_all_lists_every_public_name() -> None:
     public = {n for n in vars(hub) if not n.startswith("_")}
-    modules = {"agreement", "base", "rollback", "routing", "sql_registry", "annotations"}
+    modules = {"agreement", "base", "budget", "rollback", "routing", "sql_registry", "annotations"}
     modules |= {"asyncio", "urlsplit", "ConfigError"}
     assert public - modules == set(hub.__all__)
 

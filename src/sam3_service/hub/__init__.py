@@ -21,6 +21,7 @@ from .base import (
     RoutingTable,
     SourceKind,
 )
+from .budget import check_fits
 from .rollback import Action, RollbackJudge, RollbackRules, Verdict, WindowFigures
 from .routing import Route, RouteReason, bucket, choose_shadow, choose_version, promote, withdraw
 
@@ -43,6 +44,7 @@ __all__ = [
     "Verdict",
     "WindowFigures",
     "bucket",
+    "check_fits",
     "choose_shadow",
     "choose_version",
     "compare_objects",
