@@ -58,3 +58,10 @@ def test_plain_strings_become_the_enums() -> None:
     assert ModelEvent("promoted").kind is EventKind.PROMOTED  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         ModelEvent("exploded")  # type: ignore[arg-type]
+
+
+def test_texts_longer_than_their_columns_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="reason is 1025 characters, the most is 1024"):
+        ModelEvent(EventKind.ROUTED, reason="x" * 1025)
+    with pytest.raises(InvalidInput, match="device"):
+        ModelVersion("abc", "m", "local", "/m", "f" * 64, "float32", "cuda" * 5)  # type: ignore[arg-type]

@@ -78,6 +78,15 @@ class ModelVersion:
         object.__setattr__(self, "state", ModelState(self.state))
         if self.source_kind is SourceKind.HUB and not self.revision:
             raise InvalidInput(f"the Hub model {self.source!r} needs its revision")
+        _check_lengths(
+            name=(self.name, 255),
+            source=(self.source, 1024),
+            revision=(self.revision, 64),
+            checksum=(self.checksum, 64),
+            dtype=(self.dtype, 16),
+            device=(self.device, 16),
+            promoted_by=(self.promoted_by, 255),
+        )
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class ModelEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", EventKind(self.kind))
+        _check_lengths(reason=(self.reason, 1024), actor=(self.actor, 255))
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,13 @@ def check_version_name(version: str) -> None:
     """Raise InvalidInput unless `version` is 1 to 64 printable characters without spaces."""
     if not 0 < len(version) <= MAX_VERSION_CHARS or not version.isprintable() or " " in version:
         raise InvalidInput(f"a model version is 1 to {MAX_VERSION_CHARS} characters: {version!r}")
+
+
+def _check_lengths(**values: tuple[str | None, int]) -> None:
+    """Raise InvalidInput for a text longer than its column holds."""
+    for name, (text, most) in values.items():
+        if text is not None and len(text) > most:
+            raise InvalidInput(f"{name} is {len(text)} characters, the most is {most}")
 
 
 def _check_percent(role: str, version: str | None, percent: float) -> None:
