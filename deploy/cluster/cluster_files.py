@@ -19,6 +19,10 @@ BIN = Path(sys.executable).parent
 API_REPLICAS = 3
 WORKERS = 2
 S3_PORTS = 10  # weed mini: S3, master, volume, filer and admin, each HTTP and gRPC
+# The machine's servers, which `make cluster` starts when they do not answer.
+MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+MACHINE_REDIS = "redis://127.0.0.1:6379"
+MACHINE_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Cluster:
     name: str
     redis_db: int
     timeout_s: float
+    postgres_url: str  # the server, without a database
+    redis_url: str  # the server, without a database
+    broker_url: str
 
     @classmethod
     def from_env(cls) -> Cluster:
@@ -42,6 +49,9 @@ class Cluster:
             name=env("SAM3_CLUSTER_NAME", "sam3_cluster"),
             redis_db=int(env("SAM3_CLUSTER_REDIS_DB", "3")),
             timeout_s=float(env("SAM3_CLUSTER_TIMEOUT_S", "600")),
+            postgres_url=env("SAM3_CLUSTER_POSTGRES_URL", MACHINE_POSTGRES).rstrip("/"),
+            redis_url=env("SAM3_CLUSTER_REDIS_URL", MACHINE_REDIS).rstrip("/"),
+            broker_url=env("SAM3_CLUSTER_BROKER_URL", MACHINE_BROKER),
         )
 
     @property
@@ -129,8 +139,8 @@ def environment(cluster: Cluster, model: Path, database_url: str, s3_port: int) 
         "SAM3_MODEL": str(model),
         "SAM3_DATA_DIR": str(cluster.root / "data"),
         "SAM3_DATABASE_URL": database_url,
-        "SAM3_REDIS_URL": f"redis://127.0.0.1:6379/{cluster.redis_db}",
-        "SAM3_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "SAM3_REDIS_URL": f"{cluster.redis_url}/{cluster.redis_db}",
+        "SAM3_BROKER_URL": cluster.broker_url,
         "SAM3_BROKER_QUEUE": f"{cluster.name}.tasks",
         "SAM3_STORAGE_URL": f"s3://{cluster.bucket}/",
         "SAM3_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
