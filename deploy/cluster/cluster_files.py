@@ -118,6 +118,14 @@ def nginx_conf(cluster: Cluster, api_ports: list[int]) -> str:
     return text.replace(server.group(0), servers)
 
 
+def nginx_binary() -> str:
+    """nginx's path; exits with what to do when it is not installed."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if found is None:
+        raise SystemExit("nginx is not installed: run `make system-deps` (as root)")
+    return found
+
+
 def weed_command(cluster: Cluster, ports: list[int]) -> str:
     data = cluster.root / "s3"
     flags = ["s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port"]
@@ -179,7 +187,7 @@ def render(
         weed=weed_command(cluster, s3_ports),
         workers=workers,
         apis=apis,
-        nginx=shutil.which("nginx") or "/usr/sbin/nginx",
+        nginx=nginx_binary(),
     )
     cluster.conf.write_text(text)
     (cluster.root / "nginx" / "cache").mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,3 +214,91 @@ def test_a_replica_stopped_under_100_clients_fails_no_request(cluster: Cluster) 
     outcomes = stop_replica_under_load(cluster, "api-2", signal.SIGTERM)
     assert [o for o in outcomes if o.status != 200] == []
     restarted_and_serving(cluster, "api-2", old_pid, offset)
+
+
+def submitting(gateway: str, accepted: list[str], first_seed: int) -> Send:
+    """A client submitting a new picture each time; the ids of the tasks accepted go to
+    `accepted`."""
+
+    async def send(client: httpx.AsyncClient, number: int) -> httpx.Response:
+        seed = first_seed + number
+        files = {"file": (f"{seed}.png", picture(seed), "image/png")}
+        answer = await client.post(f"{gateway}/v1/tasks", files=files, data={"prompt": "cat"})
+        if answer.status_code == 202:
+            accepted.append(answer.json()["task_id"])
+        return answer
+
+    return send
+
+
+def unfinished(log: Path) -> str | None:
+    """The last task a worker received and has not ended, per its log."""
+    text = log.read_text(errors="replace")
+    received = re.findall(r"Task sam3\.run_job\[(\w+)\] received", text)
+    ended = set(re.findall(r"Task sam3\.run_job\[(\w+)\] (?:succeeded|retry|raised)", text))
+    pending = [task_id for task_id in received if task_id not in ended]
+    return pending[-1] if pending else None
+
+
+def kill_mid_task(cluster: Cluster, program: str) -> str:
+    """Freeze the worker (supervisor runs it in a process group of its own: parent and
+    child); kill -9 it if it is then in the middle of a task (received per its log, `running`
+    per the API), else let it go on and look again. Returns the task it was running."""
+    group = cluster.pid(program)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        os.killpg(group, signal.SIGSTOP)
+        task_id = unfinished(cluster.log(program))
+        if task_id and task_states(cluster.gateway, [task_id])[task_id] == "running":
+            os.killpg(group, signal.SIGKILL)
+            return task_id
+        os.killpg(group, signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError(f"{program} was never in the middle of a task")
+
+
+def test_a_worker_killed_mid_task_under_load_loses_no_task(cluster: Cluster) -> None:
+    assert wait_until(cluster.settled, 90)
+    accepted: list[str] = []
+    with Traffic(submitting(cluster.gateway, accepted, 20_000), 20, 3, 120) as traffic:
+        assert wait_until(lambda: len(accepted) >= 10, 60), traffic.failed({202})[:3]
+        killed = kill_mid_task(cluster, "worker-1")
+        outcomes = traffic.stop()
+    assert traffic.failed({202}) == []
+    assert len(accepted) == len(outcomes) == 60
+    states = wait_finished(cluster.gateway, accepted, 240)
+    assert states[killed] == "succeeded"
+    assert set(states.values()) == {"succeeded"}, states
+    assert wait_until(cluster.settled, 90)  # supervisor restarted the worker
+
+
+def test_restarting_rabbitmq_postgresql_and_redis_loses_no_accepted_task(
+    cluster: Cluster,
+) -> None:
+    assert wait_until(cluster.settled, 90)
+    accepted: list[str] = []
+    windows: dict[str, tuple[float, float]] = {}
+    servers: list[tuple[str, RabbitMQNode | PostgresServer | RedisServer]] = [
+        ("RabbitMQ", cluster.rabbitmq),
+        ("PostgreSQL", cluster.postgres),
+        ("Redis", cluster.redis),
+    ]
+    send = submitting(cluster.gateway, accepted, 30_000)
+    with Traffic(send, 4, 200, 300, pause_s=0.5) as traffic:
+        time.sleep(3)
+        for name, server in servers:
+            down = time.monotonic()
+            server.stop()
+            time.sleep(3)
+            server.start()
+            time.sleep(5)  # the clients' reconnections count with the outage
+            windows[name] = (down, time.monotonic())
+        outcomes = traffic.stop()
+    for name, (start, end) in windows.items():
+        during = [o for o in outcomes if start <= o.sent < end]
+        failed = Counter(o.status or o.error.split(":")[0] for o in during if o.status != 202)
+        figures = f"{len(during)} requests, failed: {dict(failed)}"
+        print(f"{name} restarted ({end - start:.0f} s): {figures}")  # noqa: T201
+    assert len(accepted) >= 20, "too few tasks accepted"
+    states = wait_finished(cluster.gateway, accepted, 300)
+    assert Counter(states.values()) == {"succeeded": len(accepted)}
