@@ -260,12 +260,12 @@ def kill_mid_task(cluster: Cluster, program: str) -> str:
 def test_a_worker_killed_mid_task_under_load_loses_no_task(cluster: Cluster) -> None:
     assert wait_until(cluster.settled, 90)
     accepted: list[str] = []
-    with Traffic(submitting(cluster.gateway, accepted, 20_000), 20, 3, 120) as traffic:
+    with Traffic(submitting(cluster.gateway, accepted, 20_000), 10, 3, 120) as traffic:
         assert wait_until(lambda: len(accepted) >= 10, 60), traffic.failed({202})[:3]
         killed = kill_mid_task(cluster, "worker-1")
         outcomes = traffic.stop()
     assert traffic.failed({202}) == []
-    assert len(accepted) == len(outcomes) == 60
+    assert len(accepted) == len(outcomes) == 30
     states = wait_finished(cluster.gateway, accepted, 240)
     assert states[killed] == "succeeded"
     assert set(states.values()) == {"succeeded"}, states
@@ -284,7 +284,7 @@ def test_restarting_rabbitmq_postgresql_and_redis_loses_no_accepted_task(
         ("Redis", cluster.redis),
     ]
     send = submitting(cluster.gateway, accepted, 30_000)
-    with Traffic(send, 4, 200, 300, pause_s=0.5) as traffic:
+    with Traffic(send, 2, 200, 300, pause_s=0.5) as traffic:
         time.sleep(3)
         for name, server in servers:
             down = time.monotonic()
