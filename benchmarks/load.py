@@ -6,9 +6,11 @@ at once). Part way through each level, API replica `api-1` is killed (SIGKILL); 
 restarts it.
 
 For each level it prints requests/s, p50/p95/p99 latency, errors, and the throughput over the
-model-bound limit: workers x 1 / the median model time, read from the answers' `timings_ms`
-(the worker's stages: decoding, the model, encoding the result) of the same run. Then it draws
-latency and throughput over time, the kill marked, into a PNG.
+model-bound limit: workers x 1 / the median model time, read from the tasks' `timings_ms` (the
+worker's stages: decoding, the model, encoding the result) of the same run. A request the API
+stops waiting for (504 after SAM3_SYNC_TIMEOUT_S) leaves its task queued: the level waits for
+those tasks to end (the next level must not inherit them) and counts them as work done. Then
+it draws latency and throughput over time, the kill marked, into a PNG.
 
     make cluster                      # SAM3_CLUSTER_MODEL=tiny for a small model
     .venv/bin/python benchmarks/load.py [--clients 100 300] [--seconds 60] [--kill-at 20] \
@@ -51,6 +53,7 @@ class Answer:
     status: int
     model_ms: float | None
     error: str = ""
+    task_id: str = ""  # of a request the API stopped waiting for (504): its task runs on
 
 
 @dataclass
@@ -59,6 +62,8 @@ class Level:
     seconds: float
     answers: list[Answer] = field(default_factory=list)
     killed_at: float | None = None
+    late_model_ms: list[float] = field(default_factory=list)  # tasks ended after a 504
+    drained_s: float = 0.0  # since the level began, until the last of those tasks ended
 
     def ok(self) -> list[Answer]:
         return [a for a in self.answers if a.status == 200]
@@ -96,7 +101,11 @@ async def client(
         except httpx.HTTPError as exc:
             status, error = 0, type(exc).__name__
         model_ms = sum(answer.json()["timings_ms"].values()) if status == 200 else None
-        level.answers.append(Answer(sent, time.monotonic() - began, status, model_ms, error))
+        task = re.search(r"/v1/tasks/(\w+)", answer.text) if status == 504 else None
+        done = time.monotonic() - began
+        level.answers.append(
+            Answer(sent, done, status, model_ms, error, task.group(1) if task else "")
+        )
 
 
 async def run_level(cluster: Cluster, level: Level, kill_at: float, seeds: list[int]) -> None:
@@ -127,6 +136,24 @@ async def run_level(cluster: Cluster, level: Level, kill_at: float, seeds: list[
     finally:
         for pool in pools:
             await pool.aclose()
+    await drain(cluster.gateway, level, began, 900)
+
+
+async def drain(gateway: str, level: Level, began: float, timeout_s: float) -> None:
+    """Wait until the tasks of timed-out requests end (the next level must not inherit them);
+    keep their model times."""
+    left = {a.task_id for a in level.answers if a.task_id}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=30) as pool:
+        while left and time.monotonic() < deadline:
+            for task_id in list(left):
+                task = (await pool.get(f"{gateway}/v1/tasks/{task_id}")).json()
+                if task["status"] not in ("queued", "running"):
+                    left.discard(task_id)
+                    if task["status"] == "succeeded":
+                        level.late_model_ms.append(sum(task["timings_ms"].values()))
+            await asyncio.sleep(2)
+    level.drained_s = time.monotonic() - began
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -134,17 +161,23 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(level: Level) -> str:
+    """A table row. req/s: answers 200 over the time from the first request to the last
+    answer; the model-bound limit: workers / the median model time of every task that ran
+    (answered, or ended after its request timed out); ratio: tasks done per second (both
+    kinds, until the last ended) over that limit."""
     ok = level.ok()
     latencies = [a.done - a.sent for a in ok]
-    in_time = [a for a in ok if a.done <= level.seconds]
-    rate = len(in_time) / level.seconds
-    model_s = statistics.median(a.model_ms for a in ok if a.model_ms) / 1000 if ok else 0
-    limit = WORKERS / model_s if model_s else float("nan")
+    span = max(a.done for a in level.answers)
+    model_ms = [a.model_ms for a in ok if a.model_ms] + level.late_model_ms
+    model_s = statistics.median(model_ms) / 1000 if model_ms else float("nan")
+    limit = WORKERS / model_s
+    done_rate = (len(ok) + len(level.late_model_ms)) / max(span, level.drained_s)
     errors = ", ".join(f"{n} {kind}" for kind, n in level.errors().most_common()) or "none"
     return (
-        f"| {level.clients} | {len(level.answers)} | {rate:.2f} | {percentile(latencies, 50):.2f}"
-        f" | {percentile(latencies, 95):.2f} | {percentile(latencies, 99):.2f} | {errors}"
-        f" | {model_s * 1000:.0f} | {limit:.2f} | **{rate / limit:.2f}** |"
+        f"| {level.clients} | {len(level.answers)} | {len(ok) / span:.2f}"
+        f" | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f}"
+        f" | {percentile(latencies, 99):.1f} | {errors} | {model_s * 1000:.0f} | {limit:.2f}"
+        f" | {done_rate:.2f} | **{done_rate / limit:.2f}** |"
     )
 
 
@@ -157,7 +190,7 @@ def plot(levels: list[Level], path: Path, model: str) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6.5))
     for level in levels:
         ok = level.ok()
-        bins = np.arange(0, level.seconds + 2, 2.0)
+        bins = np.arange(0, max(a.done for a in level.answers) + 4, 2.0)
         done = np.array([a.done for a in ok])
         latency = np.array([a.done - a.sent for a in ok])
         which = np.digitize(done, bins)
@@ -167,12 +200,20 @@ def plot(levels: list[Level], path: Path, model: str) -> None:
         ]
         top.plot(bins[:-1] + 1, p50, marker=".", label=f"{level.clients} clients: p50")
         counts, _ = np.histogram(done, bins)
-        bottom.plot(bins[:-1] + 1, counts / 2.0, marker=".", label=f"{level.clients} clients")
+        line = bottom.plot(bins[:-1] + 1, counts / 2.0, marker=".", label=f"{level.clients}: 200")
+        failed, _ = np.histogram([a.done for a in level.answers if a.status != 200], bins)
+        bottom.plot(
+            bins[:-1] + 1,
+            failed / 2.0,
+            linestyle=":",
+            color=line[0].get_color(),
+            label=f"{level.clients}: errors",
+        )
         if level.killed_at is not None:
             for axis in (top, bottom):
                 axis.axvline(level.killed_at, color="red", linestyle="--", linewidth=1)
     top.set_ylabel("latency p50 (s), 2 s bins")
-    bottom.set_ylabel("answers 200 / s")
+    bottom.set_ylabel("answers / s, 2 s bins")
     bottom.set_xlabel("seconds since the level began (red: api-1 killed with SIGKILL)")
     top.legend()
     bottom.legend()
@@ -197,7 +238,7 @@ def main() -> None:
         asyncio.run(run_level(cluster, level, args.kill_at, seeds))
         levels.append(level)
         print(f"{clients} clients: done; api-1 killed at {level.killed_at:.1f} s", flush=True)
-        time.sleep(15)  # supervisor restarts api-1; nginx takes it back after fail_timeout
+        time.sleep(15)  # supervisor has restarted api-1; nginx takes it back (fail_timeout)
     print(f"\nmodel {cluster.model_size}, {WORKERS} workers, {args.seconds:g} s a level\n")
     print(
         "| clients | requests | req/s | p50 s | p95 s | p99 s | errors | median model ms "
