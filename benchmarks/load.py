@@ -241,10 +241,10 @@ def main() -> None:
         time.sleep(15)  # supervisor has restarted api-1; nginx takes it back (fail_timeout)
     print(f"\nmodel {cluster.model_size}, {WORKERS} workers, {args.seconds:g} s a level\n")
     print(
-        "| clients | requests | req/s | p50 s | p95 s | p99 s | errors | median model ms "
-        "| model-bound req/s | ratio |"
+        "| clients | requests | req/s (200) | p50 s | p95 s | p99 s | errors | median model ms "
+        "| model-bound tasks/s | tasks done/s | ratio |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for level in levels:
         print(summary(level))
     plot(levels, args.plot, f"{cluster.model_size} model")
