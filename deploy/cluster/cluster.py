@@ -30,6 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cluster_files import (
     API_REPLICAS,
     BIN,
+    MACHINE_BROKER,
+    MACHINE_POSTGRES,
+    MACHINE_REDIS,
     S3_PORTS,
     Cluster,
     environment,
@@ -46,25 +49,25 @@ def running(port: int) -> bool:
         return False
 
 
-def start_servers() -> None:
-    """PostgreSQL, Redis and RabbitMQ, started as .ci/run does when they do not answer."""
-    if not running(5432):
+def start_servers(cluster: Cluster) -> None:
+    """The machine's PostgreSQL, Redis and RabbitMQ, started as .ci/run does when they do not
+    answer; servers named by SAM3_CLUSTER_*_URL are the caller's to run."""
+    if cluster.postgres_url == MACHINE_POSTGRES and not running(5432):
         version = sorted(os.listdir("/etc/postgresql"))[-1]
         start = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]
         subprocess.run(start, check=True)
-    if not running(6379):
+    if cluster.redis_url == MACHINE_REDIS and not running(6379):
         redis = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379"]
         subprocess.run([*redis, "--save", "", "--appendonly", "no"], check=True)
-    if not running(5672):
+    if cluster.broker_url == MACHINE_BROKER and not running(5672):
         subprocess.run(["rabbitmq-server", "-detached"], check=True)
         wait_for(lambda: running(5672), 60, "RabbitMQ did not listen on 5672")
 
 
-def create_database(name: str) -> str:
+def create_database(cluster: Cluster) -> str:
     """The cluster's own PostgreSQL database (created once); its URL."""
-    admin = sa.create_engine(
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-    )
+    name = cluster.name
+    admin = sa.create_engine(f"{cluster.postgres_url}/postgres", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             found = conn.execute(
@@ -74,7 +77,7 @@ def create_database(name: str) -> str:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    return f"{cluster.postgres_url}/{name}"
 
 
 def build_model(cluster: Cluster) -> Path:
@@ -153,9 +156,9 @@ def up(cluster: Cluster) -> int:
         raise SystemExit(f"127.0.0.1:{cluster.port} is taken: set SAM3_CLUSTER_PORT")
     cluster.logs.mkdir(parents=True, exist_ok=True)
     print("==> Starting PostgreSQL, Redis and RabbitMQ where they do not answer", flush=True)
-    start_servers()
+    start_servers(cluster)
     api_ports, s3_ports = free_ports(API_REPLICAS), free_ports(S3_PORTS)
-    model, database = build_model(cluster), create_database(cluster.name)
+    model, database = build_model(cluster), create_database(cluster)
     env = environment(cluster, model, database, s3_ports[0])
     render(cluster, env, api_ports, s3_ports)
     print(f"==> Starting supervisord ({cluster.conf}); logs in {cluster.logs}", flush=True)

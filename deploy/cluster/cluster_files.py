@@ -19,6 +19,10 @@ BIN = Path(sys.executable).parent
 API_REPLICAS = 3
 WORKERS = 2
 S3_PORTS = 10  # weed mini: S3, master, volume, filer and admin, each HTTP and gRPC
+# The machine's servers, which `make cluster` starts when they do not answer.
+MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+MACHINE_REDIS = "redis://127.0.0.1:6379"
+MACHINE_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Cluster:
     name: str
     redis_db: int
     timeout_s: float
+    postgres_url: str  # the server, without a database
+    redis_url: str  # the server, without a database
+    broker_url: str
 
     @classmethod
     def from_env(cls) -> Cluster:
@@ -42,6 +49,9 @@ class Cluster:
             name=env("SAM3_CLUSTER_NAME", "sam3_cluster"),
             redis_db=int(env("SAM3_CLUSTER_REDIS_DB", "3")),
             timeout_s=float(env("SAM3_CLUSTER_TIMEOUT_S", "600")),
+            postgres_url=env("SAM3_CLUSTER_POSTGRES_URL", MACHINE_POSTGRES).rstrip("/"),
+            redis_url=env("SAM3_CLUSTER_REDIS_URL", MACHINE_REDIS).rstrip("/"),
+            broker_url=env("SAM3_CLUSTER_BROKER_URL", MACHINE_BROKER),
         )
 
     @property
@@ -108,6 +118,14 @@ def nginx_conf(cluster: Cluster, api_ports: list[int]) -> str:
     return text.replace(server.group(0), servers)
 
 
+def nginx_binary() -> str:
+    """nginx's path; exits with what to do when it is not installed."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if found is None:
+        raise SystemExit("nginx is not installed: run `make system-deps` (as root)")
+    return found
+
+
 def weed_command(cluster: Cluster, ports: list[int]) -> str:
     data = cluster.root / "s3"
     flags = ["s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port"]
@@ -129,8 +147,8 @@ def environment(cluster: Cluster, model: Path, database_url: str, s3_port: int) 
         "SAM3_MODEL": str(model),
         "SAM3_DATA_DIR": str(cluster.root / "data"),
         "SAM3_DATABASE_URL": database_url,
-        "SAM3_REDIS_URL": f"redis://127.0.0.1:6379/{cluster.redis_db}",
-        "SAM3_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "SAM3_REDIS_URL": f"{cluster.redis_url}/{cluster.redis_db}",
+        "SAM3_BROKER_URL": cluster.broker_url,
         "SAM3_BROKER_QUEUE": f"{cluster.name}.tasks",
         "SAM3_STORAGE_URL": f"s3://{cluster.bucket}/",
         "SAM3_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
@@ -169,7 +187,7 @@ def render(
         weed=weed_command(cluster, s3_ports),
         workers=workers,
         apis=apis,
-        nginx=shutil.which("nginx") or "/usr/sbin/nginx",
+        nginx=nginx_binary(),
     )
     cluster.conf.write_text(text)
     (cluster.root / "nginx" / "cache").mkdir(parents=True, exist_ok=True)
