@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from sam3_service.api.app import create_app
+from sam3_service.api.server import http_limits
 from sam3_service.auth import Scope
-from sam3_service.cli import http_limits
 from sam3_service.domain.models import ModelHost
 from tests.helpers import make_settings, png_bytes, wait_ready
 
