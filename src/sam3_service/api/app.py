@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
         redoc_url=None,
         dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
+    app.state.stopping = False  # True from a SIGTERM on (`api.server`): `/ready` answers 503
     install_error_handlers(app)
     install_docs(app)
     # Bodies are small, but for the two routes that take a file: a base64 JSON body is 4/3 of

@@ -48,11 +48,6 @@ def run(app: FastAPI, settings: Settings) -> None:
     DrainingServer(config, app, drain_s=settings.shutdown_drain_s).run()
 
 
-def stopping(app: FastAPI) -> bool:
-    """Whether `app` is draining before it stops."""
-    return bool(getattr(app.state, "stopping", False))
-
-
 class DrainingServer(uvicorn.Server):
     """A uvicorn server that, on its first SIGTERM, marks `app` as stopping and waits `drain_s`
     (still serving) before it stops."""
