@@ -10,12 +10,15 @@ from __future__ import annotations
 import inspect
 import re
 import uuid
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .. import logs
+from .headers import HeadersMiddleware
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -26,28 +29,22 @@ def current_request_id() -> str | None:
     return logs.bound("request_id")
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HeadersMiddleware):
     """Give each HTTP request an id: in `request.state.request_id`, in the log context while the
     request runs, and in the `X-Request-ID` header of its response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def prepare(self, scope: Scope) -> Callable[[MutableHeaders], None]:
         request_id = _incoming(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
-                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
-            await send(message)
+        def edit(headers: MutableHeaders) -> None:
+            headers[HEADER] = request_id
 
-        with logs.bind(request_id=request_id):
-            await self.app(scope, receive, send_with_id)
+        return edit
+
+    async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with logs.bind(request_id=scope["state"]["request_id"]):
+            await self.app(scope, receive, send)
 
 
 def install_request_ids(app: FastAPI) -> None:

@@ -35,24 +35,12 @@ class RedisRateLimiter:
     """Request counts in Redis (`redis://`, `rediss://` or `unix://` URL), failing open.
 
     When Redis fails, requests go through, each counted in `failures` and logged; after a
-    connection failure Redis is left alone for `cooldown_s` (see `RedisBreaker`).
+    connection failure Redis is left alone for `cooldown_s` (`breaker`: `RedisBreaker`'s
+    `cooldown_s` and `log_every_s`).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 0.25,
-        cooldown_s: float = 1.0,
-        log_every_s: float = 60.0,
-    ) -> None:
-        self._redis = RedisBreaker(
-            url,
-            role="Rate limiter",
-            timeout_s=timeout_s,
-            cooldown_s=cooldown_s,
-            log_every_s=log_every_s,
-        )
+    def __init__(self, url: str, *, timeout_s: float = 0.25, **breaker: float) -> None:
+        self._redis = RedisBreaker(url, role="Rate limiter", timeout_s=timeout_s, **breaker)
         self._script = self._redis.client.register_script(_GCRA)
 
     @property

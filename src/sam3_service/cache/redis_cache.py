@@ -11,24 +11,12 @@ class RedisCache:
     """Values in Redis (`redis://`, `rediss://` or `unix://` URL).
 
     A failed call is answered as a miss or a no-op, logged and counted in `failures`; after a
-    connection failure Redis is left alone for `cooldown_s` (see `RedisBreaker`).
+    connection failure Redis is left alone for `cooldown_s` (`breaker`: `RedisBreaker`'s
+    `cooldown_s` and `log_every_s`).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 0.5,
-        cooldown_s: float = 1.0,
-        log_every_s: float = 60.0,
-    ) -> None:
-        self._redis = RedisBreaker(
-            url,
-            role="Redis cache",
-            timeout_s=timeout_s,
-            cooldown_s=cooldown_s,
-            log_every_s=log_every_s,
-        )
+    def __init__(self, url: str, *, timeout_s: float = 0.5, **breaker: float) -> None:
+        self._redis = RedisBreaker(url, role="Redis cache", timeout_s=timeout_s, **breaker)
         self._client = self._redis.client
 
     @property

@@ -26,12 +26,5 @@ async def ready(request: Request, services: ServicesDep) -> JSONResponse:
         body = Readiness(status="stopping", reason="shutting down", reasons=["shutting down"])
         return JSONResponse(body.model_dump(), status_code=503)
     report = await probes.readiness(services)
-    body = Readiness(
-        status=report.status,
-        reason=report.reason,
-        reasons=report.reasons,
-        model=report.model,
-        load_seconds=report.load_seconds,
-        checks=report.checks,
-    )
+    body = Readiness.model_validate(report, from_attributes=True)
     return JSONResponse(body.model_dump(), status_code=200 if report.ready else 503)
