@@ -25,8 +25,6 @@ from .errors import BackendUnavailable
 
 __all__ = ["RedisBreaker"]
 
-logger = logging.getLogger(__name__)
-
 # Errors that mean Redis cannot be reached: worth a cool-down, unlike a rejected command.
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -34,7 +32,8 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 class RedisBreaker:
     """`client` (from a `redis://`, `rediss://` or `unix://` URL) behind a fail-open `call`.
 
-    `role` names the user in the log lines ("Redis cache", "rate limiter").
+    `role` names the user in the log lines ("Redis cache", "rate limiter"), logged to `log`
+    (the user's logger).
     """
 
     def __init__(
@@ -42,11 +41,13 @@ class RedisBreaker:
         url: str,
         *,
         role: str,
+        log: logging.Logger,
         timeout_s: float,
         cooldown_s: float = 1.0,
         log_every_s: float = 60.0,
     ) -> None:
         self.role = role
+        self.log = log
         self.cooldown_s = cooldown_s
         self.log_every_s = log_every_s
         self.failures = 0  # calls answered without Redis, since this breaker was made
@@ -75,7 +76,7 @@ class RedisBreaker:
             return fallback
         if not self._healthy:
             self._healthy = True
-            logger.info(
+            self.log.info(
                 "%s: Redis is reachable again after %d failed calls", self.role, self.failures
             )
         return result
@@ -95,7 +96,7 @@ class RedisBreaker:
         self._healthy = False
         now = time.monotonic()
         if exc is not None and now - self._last_log >= self.log_every_s:
-            logger.warning(
+            self.log.warning(
                 "%s: Redis is unavailable, failing open (%d failed calls since the last "
                 "report): %r",
                 self.role,

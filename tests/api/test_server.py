@@ -46,22 +46,24 @@ def test_sigterm_under_load_fails_no_request(tiny_model_dir: Path, tmp_path: Pat
         balancer_stopped = threading.Event()  # the balancer sends nothing more once set
         picture = png_bytes(640, 480)
 
-        def client() -> list[int]:
-            statuses: list[int] = []
+        def client() -> list[tuple[int, float]]:
+            """The status of each request and when it ended."""
+            answers: list[tuple[int, float]] = []
             with httpx.Client(base_url=base, timeout=60) as http:
-                while not balancer_stopped.is_set() and len(statuses) < MAX_REQUESTS_PER_CLIENT:
+                while not balancer_stopped.is_set() and len(answers) < MAX_REQUESTS_PER_CLIENT:
                     files = {"file": ("x.png", picture, "image/png")}
                     response = http.post("/v1/segment", files=files, data={"prompt": "cat"})
-                    statuses.append(response.status_code)
-            return statuses
+                    answers.append((response.status_code, time.monotonic()))
+            return answers
 
         with ThreadPoolExecutor(CLIENTS) as pool:
             clients = [pool.submit(client) for _ in range(CLIENTS)]
             time.sleep(1.0)  # every client has a request in flight
             server.send_signal(signal.SIGTERM)
+            signalled_at = time.monotonic()
             stopping = httpx.get(f"{base}/ready", timeout=10)
             balancer_stopped.set()
-            statuses = [status for done in clients for status in done.result()]
+            answers = [answer for done in clients for answer in done.result()]
         returncode = server.wait(timeout=EXIT_S)
     finally:
         if server.poll() is None:
@@ -70,8 +72,8 @@ def test_sigterm_under_load_fails_no_request(tiny_model_dir: Path, tmp_path: Pat
         log.close()
     output = (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
     assert stopping.status_code == 503 and stopping.json()["status"] == "stopping", output
-    assert len(statuses) >= CLIENTS, output
-    assert [s for s in statuses if s != 200] == [], output
+    assert [status for status, _ in answers if status != 200] == [], output
+    assert any(at > signalled_at for _, at in answers), "no request was in flight at SIGTERM"
     assert returncode in (0, -signal.SIGTERM), output
 
 

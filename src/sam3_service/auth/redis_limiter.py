@@ -6,10 +6,14 @@ Redis's own clock, so replicas whose clocks disagree still agree on the limit.
 
 from __future__ import annotations
 
+import logging
+
 from ..redis_breaker import RedisBreaker
 from .base import RateVerdict
 
 __all__ = ["KEY_PREFIX", "RedisRateLimiter"]
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "sam3:rate:"
 _PERIOD_US = 60_000_000
@@ -40,7 +44,9 @@ class RedisRateLimiter:
     """
 
     def __init__(self, url: str, *, timeout_s: float = 0.25, **breaker: float) -> None:
-        self._redis = RedisBreaker(url, role="Rate limiter", timeout_s=timeout_s, **breaker)
+        self._redis = RedisBreaker(
+            url, role="Rate limiter", log=log, timeout_s=timeout_s, **breaker
+        )
         self._script = self._redis.client.register_script(_GCRA)
 
     @property

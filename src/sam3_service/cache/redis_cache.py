@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..redis_breaker import RedisBreaker
 
 __all__ = ["RedisCache"]
+
+log = logging.getLogger(__name__)
 
 
 class RedisCache:
@@ -16,7 +20,7 @@ class RedisCache:
     """
 
     def __init__(self, url: str, *, timeout_s: float = 0.5, **breaker: float) -> None:
-        self._redis = RedisBreaker(url, role="Redis cache", timeout_s=timeout_s, **breaker)
+        self._redis = RedisBreaker(url, role="Redis cache", log=log, timeout_s=timeout_s, **breaker)
         self._client = self._redis.client
 
     @property
