@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sam3_service.logs import ContextFilter, JsonFormatter, bind, wants_json
+from sam3_service.logs import ContextFilter, JsonFormatter, bind, configure, wants_json
 
 CONFIGURE = (
     "import logging; from sam3_service.logs import configure, bind; "
@@ -76,3 +76,10 @@ def test_a_process_logs_in_the_format_asked(fmt: str) -> None:
             "t1",
             "alice",
         )
+
+
+def test_configuring_twice_adds_one_filter_per_handler() -> None:
+    configure("INFO", "text")
+    configure("INFO", "text")
+    for handler in logging.getLogger().handlers:
+        assert sum(isinstance(f, ContextFilter) for f in handler.filters) == 1

@@ -130,10 +130,3 @@ def test_the_log_lines_of_refused_requests_carry_their_ids(
         assert response.status_code == status, response.text
         [record] = [r for r in caplog.records if getattr(r, "request_id", "") == f"r-{status}"]
         assert record.levelname == "WARNING" and record.getMessage().startswith(f"{status} ")
-
-
-def test_configure_logging_adds_one_filter_per_handler() -> None:
-    logs.configure("INFO", "text")
-    logs.configure("INFO", "text")
-    for handler in logging.getLogger().handlers:
-        assert sum(isinstance(f, logs.ContextFilter) for f in handler.filters) == 1
