@@ -57,11 +57,11 @@ def measure(case: str, folder: Path) -> dict[str, object]:
     baseline = rss_mib()
     if case == "engine":
         engine = load_engine(str(folder), models_dir=folder.parent, device="cpu")
-        weights = resident_mib(baseline, engine.video_model)
+        weights = resident_mib(baseline, engine.weights.video)
         timings = prompt_timings(engine)
         return {
             "rss_mib": weights,
-            "params_m": unique_parameters(engine.video_model) / 1e6,
+            "params_m": unique_parameters(engine.weights.video) / 1e6,
             "rss_after_2_prompts_mib": rss_mib() - baseline,
             **timings,
         }

@@ -27,6 +27,10 @@ from sam3_service.tasks.base import TaskRecord, TaskStatus
 from tests.helpers import png_bytes
 from tests.servers import fresh_database
 
+# The model hub's tables (revision 0004), empty in these backups.
+NO_MODELS = {"model_events": 0, "model_routing": 0, "model_versions": 0}
+MODEL_TABLES = "0 model_events, 0 model_routing, 0 model_versions,"
+
 
 @dataclass
 class Stored:
@@ -132,7 +136,7 @@ async def test_a_backup_restores_tasks_keys_and_objects_after_a_wipe(
     source = settings_for(tmp_path / "data", source_url)
     stored = await fill(source)
     made = await backup(source, tmp_path / "backup")
-    assert made.rows == {"api_keys": 2, "shares": 0, "tasks": 2, "uploads": 1}
+    assert made.rows == {"api_keys": 2, "shares": 0, "tasks": 2, "uploads": 1} | NO_MODELS
     assert made.blobs == 2
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["schema_revision"] == made.schema_revision and manifest["blobs"]["copied"]
@@ -192,11 +196,13 @@ def test_the_commands_say_what_they_backed_up_and_restored(
     made = runner.invoke(app, ["backup", "--timestamped", str(tmp_path / "backups")])
     assert made.exit_code == 0, made.output
     (folder,) = (tmp_path / "backups").iterdir()
-    assert "Backed up 2 api_keys, 0 shares, 2 tasks, 1 uploads" in " ".join(made.output.split())
+    assert f"Backed up 2 api_keys, {MODEL_TABLES} 0 shares, 2 tasks, 1 uploads" in " ".join(
+        made.output.split()
+    )
     shutil.rmtree(tmp_path / "data")
     done = runner.invoke(app, ["restore", str(folder)])
     assert done.exit_code == 0, done.output
-    assert "Restored 2 api_keys, 0 shares, 2 tasks, 1 uploads (schema" in " ".join(
+    assert f"Restored 2 api_keys, {MODEL_TABLES} 0 shares, 2 tasks, 1 uploads (schema" in " ".join(
         done.output.split()
     )
     asyncio.run(find_everything(settings_for(tmp_path / "data"), stored))

@@ -9,9 +9,9 @@ import pytest
 
 from sam3_service.cache import open_cache
 from sam3_service.domain import jobs
+from sam3_service.domain.fleet import live_reports, service_report
 from sam3_service.domain.models import ModelState
 from sam3_service.domain.params import SegmentParams
-from sam3_service.domain.workers import service_report, worker_report
 from sam3_service.errors import ConfigError, ModelNotReady, Sam3Error, TimedOut
 from sam3_service.tasks import TaskStatus
 from sam3_service.worker import ServiceProcess, run_worker
@@ -27,8 +27,8 @@ async def test_a_process_loads_the_model_reports_ready_and_runs_jobs(
     await process.open()
     try:
         services = process.services
-        report = await worker_report(services.cache, process.worker_id)
-        assert report is not None and report.state is ModelState.READY
+        [report] = await live_reports(services.cache)
+        assert report.worker_id == process.worker_id and report.state is ModelState.READY
         assert report.model is not None and report.model["random"] is True
 
         params = SegmentParams(prompt="cat")
@@ -46,8 +46,8 @@ async def test_a_process_loads_the_model_reports_ready_and_runs_jobs(
             TaskStatus.FAILED,
             {"code": "timed_out", "message": "the job ran over 1 s"},
         )
-        report = await worker_report(services.cache, process.worker_id)
-        assert report is not None and (report.jobs, report.inferences) == (1, 1)
+        [report] = await live_reports(services.cache)
+        assert (report.jobs, report.inferences) == (1, 1)
     finally:
         await process.aclose()
 

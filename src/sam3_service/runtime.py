@@ -11,22 +11,23 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import fields
 
 from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
 from .cache import open_cache, open_notifier
 from .database import upgrade_database
-from .domain import jobs
+from .domain.job_runner import JobRunner
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .domain.waiting import NotifyingTaskStore
 from .errors import ConfigError
 from .inference import Engine, Thresholds
-from .logs import bind
 from .media import VideoLimits
 from .settings import LINK_SECRET_PLACEHOLDER, MIN_LINK_SECRET_BYTES, TINY_RANDOM, Settings
 from .storage import open_blob_store
 from .tasks import open_share_store, open_task_queue, open_task_store
-from .tasks.base import JobHandler, TaskQueue
+from .tasks.base import TaskQueue
+from .tasks.inprocess import InProcessQueue
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +89,11 @@ def torch_threads(settings: Settings) -> int:
 
 
 def limits(settings: Settings) -> Limits:
-    return Limits(
-        max_upload_bytes=settings.max_upload_bytes,
-        max_image_side=settings.max_image_side,
-        max_prompt_chars=settings.max_prompt_chars,
-        max_boxes=settings.max_boxes,
-        max_points=settings.max_points,
-        max_video_bytes=settings.max_video_bytes,
-        video=VideoLimits(
-            max_seconds=settings.max_video_seconds,
-            max_long_side=settings.max_video_long_side,
-            max_short_side=settings.max_video_short_side,
-            max_fps=settings.max_video_fps,
-            max_frames=settings.max_video_frames,
-        ),
-        max_video_objects=settings.max_video_objects,
-    )
+    """The input limits: each `Limits` field is the setting of its name, and each
+    `VideoLimits` field `max_<x>` is SAM3_MAX_VIDEO_<X>."""
+    video = {f.name: getattr(settings, f"max_video_{f.name[4:]}") for f in fields(VideoLimits)}
+    plain = (f.name for f in fields(Limits) if f.name != "video")
+    return Limits(**{name: getattr(settings, name) for name in plain}, video=VideoLimits(**video))
 
 
 def check_link_secret(settings: Settings) -> None:
@@ -156,8 +146,8 @@ def share_secret(settings: Settings) -> bytes:
 async def open_services(
     settings: Settings, *, models: ModelHost | None = None, start_model: bool = True
 ) -> AsyncIterator[Services]:
-    """Open every backend named by settings; with no broker, this process also runs the model
-    (loaded in the background) and the in-process task workers."""
+    """Open every backend named by settings; with the embedded queue (no broker), this process
+    also runs the model (loaded in the background) and the task workers."""
     async with AsyncExitStack() as stack:
         notifier = open_notifier(settings.redis_url)
         stack.push_async_callback(notifier.aclose)
@@ -172,7 +162,9 @@ async def open_services(
         cache = open_cache(settings.redis_url)
         stack.push_async_callback(cache.aclose)
         keys, limiter = _open_auth(settings, stack) if settings.auth_enabled else (None, None)
-        if models is None and start_model and not settings.broker_url:
+        queue = _task_queue(settings)
+        embedded = queue if isinstance(queue, InProcessQueue) else None  # its jobs run here
+        if models is None and start_model and embedded is not None:
             models = model_host(settings, choose_model(settings))
             models.start()
             stack.callback(models.close)
@@ -181,7 +173,7 @@ async def open_services(
             shares=shares,
             blobs=blobs,
             cache=cache,
-            queue=None,  # type: ignore[arg-type]  # set just below: its handler needs services
+            queue=queue,
             models=models,
             limits=limits(settings),
             thresholds=Thresholds(score=settings.score_threshold, mask=settings.mask_threshold),
@@ -192,12 +184,9 @@ async def open_services(
             keys=keys,
             limiter=limiter,
             # Without Redis, notices stay in this process: they reach only its own tasks.
-            notifier=notifier if settings.redis_url or not settings.broker_url else None,
+            notifier=notifier if settings.redis_url or embedded is not None else None,
         )
-        wait_s = settings.task_soft_time_limit_s
-        services.queue = await _open_queue(settings, stack, _job_runner(services, wait_s))
-        if not settings.broker_url and models is not None:  # the embedded queue kept nothing
-            await jobs.requeue_unfinished(services, limit=settings.max_queue_depth)
+        await _start_queue(settings, stack, services, embedded)
         yield services
 
 
@@ -227,27 +216,27 @@ def _open_auth(settings: Settings, stack: AsyncExitStack) -> tuple[KeyStore, Rat
     return keys, limiter
 
 
-def _job_runner(services: Services, wait_s: float) -> JobHandler:
-    """The embedded queue's job: like a Celery worker, which takes tasks only once its model is
-    loaded, it waits (at most `wait_s`, the task's time limit) for a model still loading."""
-
-    async def run(task_id: str) -> None:
-        if services.models is not None:
-            await services.models.until_loaded(wait_s)
-        with bind(task_id=task_id):
-            await jobs.run(services, task_id)
-
-    return run
-
-
-async def _open_queue(settings: Settings, stack: AsyncExitStack, handler: JobHandler) -> TaskQueue:
-    queue = open_task_queue(
+def _task_queue(settings: Settings) -> TaskQueue:
+    """The queue that SAM3_BROKER_URL names (not started): the one place that picks it."""
+    return open_task_queue(
         settings.broker_url,
-        handler,
         workers=settings.inprocess_workers,
         max_depth=settings.max_queue_depth,
         name=settings.broker_queue,
     )
-    stack.push_async_callback(queue.aclose)
-    await queue.start()
-    return queue
+
+
+async def _start_queue(
+    settings: Settings,
+    stack: AsyncExitStack,
+    services: Services,
+    embedded: InProcessQueue | None,
+) -> None:
+    """Start the queue. The embedded one runs its jobs here: first, where this process has a
+    model, those that an earlier process left unfinished (the queue itself kept nothing)."""
+    stack.push_async_callback(services.queue.aclose)
+    await services.queue.start()
+    if embedded is not None:
+        runner = JobRunner(services, model_wait_s=settings.task_soft_time_limit_s)
+        requeue = settings.max_queue_depth if services.models is not None else 0
+        await embedded.serve(runner, requeue_limit=requeue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TINY_RANDOM = "tiny-random"
@@ -34,6 +34,36 @@ class Settings(BaseSettings):
     vision_cache_bytes: int = Field(1 << 30, ge=0, description="LRU of image features, bytes.")
     text_cache_entries: int = Field(1024, ge=0, description="LRU of text embeddings, entries.")
 
+    # Model hub: automatic rollback of a canary, and the memory that loaded versions may use
+    rollback_min_requests: int = Field(
+        50, ge=1, description="Requests a canary answers before it is judged for rollback."
+    )
+    rollback_window_requests: int = Field(
+        500,
+        ge=1,
+        description="The sliding window: the last requests of each version that are judged "
+        "(at least SAM3_ROLLBACK_MIN_REQUESTS).",
+    )
+    rollback_max_error_rate_increase: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A canary whose error rate exceeds the stable version's by more "
+        "(0.05: five points) is rolled back.",
+    )
+    rollback_max_p95_ratio: float = Field(
+        1.5,
+        ge=1,
+        description="A canary whose p95 latency exceeds this many times the stable "
+        "version's is rolled back.",
+    )
+    model_memory_budget: int | Literal["auto"] = Field(
+        "auto",
+        description="Bytes that loaded model versions may take together (GPU memory with a "
+        "GPU, RAM otherwise); a load that would not fit is refused. auto: what the device "
+        "has free when the load starts.",
+    )
+
     # Performance
     torch_threads: int = Field(
         0,
@@ -45,7 +75,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         description="Model processes sharing this machine's cores; 0: the worker's "
-        "--concurrency (1 for `serve`). Set it when several workers share one machine.",
+        "processes (SAM3_WORKER_CONCURRENCY, 1 with solo and for `serve`). Set it when "
+        "several workers share one machine.",
     )
     batch_window_ms: float | None = Field(
         None,
@@ -114,6 +145,13 @@ class Settings(BaseSettings):
 
     # Workers (`sam3-service worker`, with SAM3_BROKER_URL)
     broker_queue: str = Field("sam3.tasks", description="RabbitMQ queue (and <name>.dead).")
+    worker_pool: Literal["prefork", "solo"] = Field(
+        "prefork",
+        description="prefork: jobs in child processes, with time limits; solo: in the worker.",
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, description="A prefork worker's child processes, each with its own model."
+    )
     task_max_attempts: int = Field(4, ge=1, description="Deliveries of a task before it fails.")
     task_retry_backoff_s: float = Field(
         2.0, gt=0, description="Wait before the first retry; doubles each time, up to 60 s."
@@ -144,6 +182,21 @@ class Settings(BaseSettings):
         "auto", description="auto: JSON lines unless stderr is a terminal."
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+
+    @field_validator("model_memory_budget")
+    @classmethod
+    def _positive_budget(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError("a memory budget is a positive number of bytes, or auto")
+        return value
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> Settings:
+        if self.rollback_window_requests < self.rollback_min_requests:
+            raise ValueError(
+                "SAM3_ROLLBACK_WINDOW_REQUESTS must be at least SAM3_ROLLBACK_MIN_REQUESTS"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod

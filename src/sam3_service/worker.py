@@ -3,7 +3,8 @@
 Each pool process (the prefork children, or the worker itself with the solo pool) opens its own
 `Services` when Celery starts it, like the API's lifespan does: the backends, the model, and a
 heartbeat that reports the process's state (starting, ready or failed, the model, counters) in
-the shared cache for the API's `/ready`. Jobs are `domain.jobs.run`, on the process's event loop.
+the shared cache for the API's `/ready`. Jobs are `domain.jobs.run`, on the process's event loop;
+the queue's worker (`tasks.celery`) decides on retries.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from contextlib import AsyncExitStack, nullcontext
 from pathlib import Path
 
 from .domain import jobs
+from .domain.fleet import Heartbeat, WorkerReport, report_of
 from .domain.models import ModelHost
 from .domain.services import Services
-from .domain.workers import Heartbeat, WorkerReport, report_of
 from .errors import ConfigError, Sam3Error
 from .logs import bind, wants_json
 from .runtime import choose_model, model_host, open_services
@@ -27,6 +28,17 @@ from .tasks import open_task_worker
 from .worker_metrics import WorkerMetrics, serve_worker_metrics
 
 log = logging.getLogger(__name__)
+
+# The queue worker's options (`tasks.celery.CeleryWorker`), each the setting named here.
+_WORKER_OPTIONS = {
+    "queue": "broker_queue",
+    "pool": "worker_pool",
+    "concurrency": "worker_concurrency",
+    "max_attempts": "task_max_attempts",
+    "backoff_s": "task_retry_backoff_s",
+    "soft_time_limit_s": "task_soft_time_limit_s",
+    "time_limit_s": "task_time_limit_s",
+}
 
 
 class ServiceProcess:
@@ -77,11 +89,11 @@ class ServiceProcess:
         log.info("worker %s serves %s", self.worker_id, self.model)
 
     async def run(self, task_id: str) -> None:
-        """Run one job; a transient fault is raised for the queue to retry it."""
+        """Run one job; a transient fault is raised for the queue to retry it or give it up."""
         metrics = self._metrics()
         with bind(task_id=task_id, **await self._log_fields(task_id)):
             try:
-                await jobs.run(self.services, task_id, retry_transient=True)
+                await jobs.run(self.services, task_id)
             except Sam3Error:
                 metrics.job_outcome("retry")
                 raise
@@ -131,27 +143,17 @@ def _touch(path: Path) -> None:
         log.warning("cannot touch the heartbeat file %s: %s", path, exc)
 
 
-def run_worker(settings: Settings, *, pool: str = "prefork", concurrency: int = 1) -> int:
+def run_worker(settings: Settings) -> int:
     """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError."""
     if not settings.broker_url:
         raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
-    if not settings.model_processes:  # each prefork child loads its own model
-        processes = concurrency if pool == "prefork" else 1
-        settings = settings.model_copy(update={"model_processes": processes})
-    worker = open_task_worker(
-        settings.broker_url,
-        ServiceProcess(settings, choose_model(settings)),
-        queue=settings.broker_queue,
-        max_attempts=settings.task_max_attempts,
-        backoff_s=settings.task_retry_backoff_s,
-        soft_time_limit_s=settings.task_soft_time_limit_s,
-        time_limit_s=settings.task_time_limit_s,
-    )
+    process = ServiceProcess(settings, choose_model(settings))
+    options = {option: getattr(settings, name) for option, name in _WORKER_OPTIONS.items()}
+    worker = open_task_worker(settings.broker_url, process, **options)
+    if not settings.model_processes:  # each of the worker's processes loads its own model
+        process.settings = settings.model_copy(update={"model_processes": worker.processes})
     port = settings.worker_metrics_port
     with serve_worker_metrics(settings.host, port) if port else nullcontext():
         return worker.run(
-            pool=pool,
-            concurrency=concurrency,
-            loglevel=settings.log_level.upper(),
-            quiet=wants_json(settings.log_format),
+            loglevel=settings.log_level.upper(), quiet=wants_json(settings.log_format)
         )

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sam3_service.api.app import create_app
 from sam3_service.cache import open_cache
+from sam3_service.domain.fleet import WorkerReport, publish
 from sam3_service.domain.models import ModelHost, ModelState
-from sam3_service.domain.workers import WorkerReport, publish
 from tests.helpers import make_settings, png_bytes
 from tests.servers import RedisServer
 

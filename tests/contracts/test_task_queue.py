@@ -1,8 +1,8 @@
 """The TaskQueue contract: ids given to `enqueue` reach the job handler.
 
-The in-process queue runs the handler itself. The Celery queue only publishes: here its ids
-reach the handler through `CeleryWorker`s (solo pool, on threads of this process), one per
-`workers`, each running the handler on the test's event loop.
+The in-process queue runs the handler itself (given as a runner to `serve`). The Celery queue
+only publishes: here its ids reach the handler through `CeleryWorker`s (solo pool, on threads
+of this process), one per `workers`, each running the handler on the test's event loop.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Protocol
 import pytest
 
 from sam3_service.errors import Busy
-from sam3_service.tasks import JobHandler, TaskQueue, open_task_queue
-from sam3_service.tasks.celery_queue import CeleryQueue, CeleryWorker, declare_queues
+from sam3_service.tasks import TaskQueue, open_task_queue
+from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
+from sam3_service.tasks.celery.topology import declare_queues
 from sam3_service.tasks.inprocess import InProcessQueue
-from tests.tasks.celery_helpers import LoopProcess, consuming
+from tests.tasks.celery.helpers import LoopProcess, consuming
+from tests.tasks.handlers import Handler, HandlerRunner
 
 WAIT_S = 5
 
@@ -26,7 +28,7 @@ WAIT_S = 5
 class Queues(Protocol):
     """Makes queues whose jobs run `handler`, and starts delivering their ids on demand."""
 
-    def make(self, handler: JobHandler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
+    def make(self, handler: Handler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
         """A queue whose ids reach `handler` (on `workers` workers) once started."""
         ...
 
@@ -38,16 +40,19 @@ class Queues(Protocol):
 class InProcessQueues:
     def __init__(self) -> None:
         self.opened: list[InProcessQueue] = []
+        self.handlers: dict[int, Handler] = {}
 
-    def make(self, handler: JobHandler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
-        queue = open_task_queue("", handler, workers=workers, max_depth=max_depth)
+    def make(self, handler: Handler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
+        queue = open_task_queue("", workers=workers, max_depth=max_depth)
         assert isinstance(queue, InProcessQueue)
         self.opened.append(queue)
+        self.handlers[id(queue)] = handler
         return queue
 
     async def start(self, queue: TaskQueue) -> None:
         assert isinstance(queue, InProcessQueue)
         await queue.start()
+        await queue.serve(HandlerRunner(self.handlers[id(queue)]))
 
     async def aclose(self) -> None:
         for queue in self.opened:
@@ -58,12 +63,12 @@ class CeleryQueues:
     def __init__(self, url: str, name: str) -> None:
         self.url = url
         self.name = name
-        self.consumers: dict[int, tuple[JobHandler, int]] = {}
+        self.consumers: dict[int, tuple[Handler, int]] = {}
         self.opened: list[CeleryQueue] = []
         self.running = ExitStack()
 
-    def make(self, handler: JobHandler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
-        queue = open_task_queue(self.url, handler, max_depth=max_depth, name=self.name)
+    def make(self, handler: Handler, *, workers: int = 1, max_depth: int = 100) -> TaskQueue:
+        queue = open_task_queue(self.url, max_depth=max_depth, name=self.name)
         assert isinstance(queue, CeleryQueue)
         declare_queues(queue.app, queue.queue)
         self.consumers[id(queue)] = (handler, workers)

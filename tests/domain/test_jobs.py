@@ -86,21 +86,35 @@ class UnreachableBlobs:
         return getattr(self.inner, name)
 
 
-async def test_a_transient_fault_returns_the_task_to_a_retrying_queue(
-    services: Services,
-) -> None:
+async def test_a_transient_fault_returns_the_task_to_its_queue(services: Services) -> None:
+    """The queue decides: it tries again (Celery) or gives up (the in-process queue, see
+    tests/domain/test_job_runner.py)."""
     task_id = await queued(services)
     services.blobs = UnreachableBlobs(services.blobs)  # type: ignore[assignment]
-    with pytest.raises(BackendUnavailable):
-        await jobs.run(services, task_id, retry_transient=True)
-    record = await services.store.get(task_id)
-    assert (record.status, record.attempts) == (TaskStatus.QUEUED, 1)
-    await jobs.run(services, task_id)  # a queue that does not retry: the fault is the outcome
-    record = await services.store.get(task_id)
-    assert (record.status, record.error["code"]) == (  # type: ignore[index]
-        TaskStatus.FAILED,
-        "backend_unavailable",
-    )
+    for attempt in (1, 2):
+        with pytest.raises(BackendUnavailable):
+            await jobs.run(services, task_id)
+        record = await services.store.get(task_id)
+        assert (record.status, record.attempts) == (TaskStatus.QUEUED, attempt)
+
+
+class UnwritableBlobs(UnreachableBlobs):
+    """The blob store while S3 takes no writes: reads work, writes fail."""
+
+    async def get(self, key: str) -> bytes:
+        return await self.inner.get(key)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        raise BackendUnavailable("S3 takes no writes")
+
+
+async def test_a_transient_fault_inline_fails_the_task_and_is_raised(services: Services) -> None:
+    services.blobs = UnwritableBlobs(services.blobs)  # type: ignore[assignment]
+    with pytest.raises(BackendUnavailable, match="S3 takes no writes"):
+        await jobs.segment_now(services, params=CAT, data=png_bytes(), owner="alice")
+    [record] = await services.store.list()
+    assert (record.status, record.attempts) == (TaskStatus.FAILED, 1)
+    assert record.error == {"code": "backend_unavailable", "message": "S3 takes no writes"}
 
 
 async def test_giving_up_fails_an_unfinished_task_and_frees_its_request(

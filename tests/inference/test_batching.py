@@ -78,7 +78,7 @@ def test_concurrent_images_share_one_encoder_run_with_the_same_answers(
         (lambda p=p, prompt=prompt: batching.segment(p[0], p[1], prompt, KEEP_ALL))
         for p, prompt in zip(pictures, PROMPTS, strict=True)
     ]
-    batched = run_together(calls, batching.lock, lambda: batching._batcher.waiting)
+    batched = run_together(calls, batching.weights.lock, lambda: batching._encoder._batcher.waiting)
     assert (batching.stats.vision_batches, batching.stats.vision_encoder_runs) == (1, 3)
     for (image, sha), prompt, result in zip(pictures, PROMPTS, batched, strict=True):
         assert not result.vision_cache_hit
@@ -93,7 +93,7 @@ def test_an_image_twice_in_a_batch_is_encoded_once(make_engine: EngineFactory) -
         (lambda prompt=prompt: engine.segment(image, sha, prompt, KEEP_ALL))
         for prompt in PROMPTS[:2]
     ]
-    run_together(calls, engine.lock, lambda: engine._batcher.waiting)
+    run_together(calls, engine.weights.lock, lambda: engine._encoder._batcher.waiting)
     assert (engine.stats.vision_batches, engine.stats.vision_encoder_runs) == (1, 1)
 
 

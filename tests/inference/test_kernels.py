@@ -27,8 +27,8 @@ def assert_close(first: Segmentation, second: Segmentation) -> None:
 def test_eager_attention_answers_as_sdpa(make_engine: EngineFactory, image: Image.Image) -> None:
     sha = hashlib.sha256(image.tobytes()).hexdigest()
     sdpa, eager = make_engine(attention="sdpa"), make_engine(attention="eager")
-    assert sdpa.detector.config._attn_implementation == "sdpa"
-    assert eager.detector.config._attn_implementation == "eager"
+    assert sdpa.weights.detector.config._attn_implementation == "sdpa"
+    assert eager.weights.detector.config._attn_implementation == "eager"
     for prompt in PROMPTS:
         assert_close(
             sdpa.segment(image, sha, prompt, KEEP_ALL), eager.segment(image, sha, prompt, KEEP_ALL)
@@ -36,7 +36,7 @@ def test_eager_attention_answers_as_sdpa(make_engine: EngineFactory, image: Imag
 
 
 def test_compilation_is_off_on_the_cpu_by_default(make_engine: EngineFactory) -> None:
-    assert not make_engine()._compiled
+    assert not make_engine()._encoder.compiled
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_the_compiled_backbone_answers_as_the_plain_one(
     """About a minute on two cores: inductor compiles the tiny ViT once."""
     sha = hashlib.sha256(image.tobytes()).hexdigest()
     compiled, plain = make_engine(compile_vision=True), make_engine()
-    assert compiled._compiled
+    assert compiled._encoder.compiled
     for prompt in PROMPTS:
         assert_close(
             compiled.segment(image, sha, prompt, KEEP_ALL),

@@ -23,7 +23,7 @@ import redis
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
-from sam3_service.domain.workers import WORKER_KEY, WorkerReport
+from sam3_service.domain.fleet import WORKER_KEY, WorkerReport
 from sam3_service.settings import Settings
 from tests.servers import RabbitMQNode, RedisServer
 

@@ -16,7 +16,7 @@ from sam3_service.errors import BackendUnavailable, ConfigError
 from sam3_service.tasks import TaskRecord, TaskStatus, open_task_store
 from sam3_service.tasks.sql_store import SqlTaskStore
 
-HEAD = "0003"  # the newest revision in src/sam3_service/database/migrations/versions
+HEAD = "0004"  # the newest revision in src/sam3_service/database/migrations/versions
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import Mount, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..domain import workers
+from ..domain import fleet
 from ..domain.models import ModelState
 from ..domain.services import Services
 from ..errors import Sam3Error
@@ -185,9 +185,9 @@ async def _model_families(services: Services) -> list[Metric]:
         current: ModelState | None = host.state
         calls, seconds = host.inferences, host.inference_seconds
     else:
-        best = await workers.service_report(services.cache)
+        best = await fleet.service_report(services.cache)
         current = best.state if best else None
-        reports = await workers.live_reports(services.cache)
+        reports = await fleet.live_reports(services.cache)
         calls = sum(report.inference_calls for report in reports)
         seconds = sum(report.inference_seconds for report in reports)
     state = GaugeMetricFamily(

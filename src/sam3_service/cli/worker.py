@@ -14,20 +14,22 @@ from .base import app, console, or_exit
 @app.command()
 def worker(
     pool: Annotated[
-        str, typer.Option(help="prefork: jobs in child processes, with time limits; or solo.")
-    ] = "prefork",
+        str | None, typer.Option(help="prefork or solo (default: SAM3_WORKER_POOL, prefork).")
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Prefork child processes, each with its own model.")
-    ] = 1,
+        int | None,
+        typer.Option(min=1, help="Prefork children (default: SAM3_WORKER_CONCURRENCY, 1)."),
+    ] = None,
 ) -> None:
     """Run queued jobs from SAM3_BROKER_URL: each process loads the model once, reports its
     state through SAM3_REDIS_URL, and runs one job at a time. SIGTERM finishes the running job."""
     from ..logs import WORKER_TEXT, configure
     from ..worker import run_worker
 
-    settings = Settings()
+    given = {"worker_pool": pool, "worker_concurrency": concurrency}
+    settings = Settings().model_copy(update={k: v for k, v in given.items() if v is not None})
     configure(settings.log_level, settings.log_format, text_format=WORKER_TEXT)
-    raise typer.Exit(or_exit(lambda: run_worker(settings, pool=pool, concurrency=concurrency)))
+    raise typer.Exit(or_exit(lambda: run_worker(settings)))
 
 
 @app.command("worker-alive")

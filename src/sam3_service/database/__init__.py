@@ -5,7 +5,16 @@ from __future__ import annotations
 from .dump import dump_tables, load_tables
 from .engine import engine_for, map_errors
 from .migrate import upgrade_database
-from .schema import api_keys, metadata, shares, tasks, uploads
+from .schema import (
+    api_keys,
+    metadata,
+    model_events,
+    model_routing,
+    model_versions,
+    shares,
+    tasks,
+    uploads,
+)
 
 __all__ = [
     "api_keys",
@@ -14,6 +23,9 @@ __all__ = [
     "load_tables",
     "map_errors",
     "metadata",
+    "model_events",
+    "model_routing",
+    "model_versions",
     "shares",
     "tasks",
     "upgrade_database",

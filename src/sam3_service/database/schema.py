@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["api_keys", "metadata", "shares", "tasks", "uploads"]
+__all__ = [
+    "api_keys",
+    "metadata",
+    "model_events",
+    "model_routing",
+    "model_versions",
+    "shares",
+    "tasks",
+    "uploads",
+]
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -84,4 +93,51 @@ api_keys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime),
     sa.Index("ux_api_keys_key_hash", "key_hash", unique=True),
+)
+
+# The model hub: versions of the model, what happened to them, and which serve whom.
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("source_kind", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("revision", sa.String(64)),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("dtype", sa.String(16), nullable=False),
+    sa.Column("device", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("promoted_at", UtcDateTime),
+    sa.Column("promoted_by", sa.String(255)),
+)
+
+model_events = sa.Table(
+    "model_events",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("version", sa.String(64)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(1024), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_model_events_version_at", "version", "at"),
+    sa.Index("ix_model_events_at", "at"),
+)
+
+# One row (id 1): the stable version, a canary, an A/B split and a shadow.
+model_routing = sa.Table(
+    "model_routing",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("stable", sa.String(64)),
+    sa.Column("canary", sa.String(64)),
+    sa.Column("canary_percent", sa.Float, nullable=False),
+    sa.Column("split", _JSON, nullable=False),  # [[version, weight], ...]
+    sa.Column("shadow", sa.String(64)),
+    sa.Column("shadow_percent", sa.Float, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime),
+    sa.Column("updated_by", sa.String(255)),
 )

@@ -23,7 +23,7 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import image_input, segment, video, waiting, workers
+from . import fleet, image_input, segment, video, waiting
 from .params import SegmentParams, TaskParams
 from .services import Services
 
@@ -150,16 +150,14 @@ async def run(
     services: Services,
     task_id: str,
     *,
-    retry_transient: bool = False,
     prepared: image_input.PreparedImage | None = None,
 ) -> dict[str, Any] | None:
     """Execute a queued task and record its outcome. Safe to call again for a redelivered id.
 
-    With `retry_transient` (a queue that retries), a transient fault (`TRANSIENT_ERRORS`) puts
-    the task back in `queued` and is raised for the queue to try again later; without it, the
-    task fails with that error. `prepared`: the task's input as its submitter decoded it (the
-    inline path), used instead of reading it back. Returns the result of an image task that
-    succeeded here (as stored), else None.
+    A transient fault (`TRANSIENT_ERRORS`) puts the task back in `queued` and is raised: its
+    queue tries it again later or gives it up (`give_up`). `prepared`: the task's input as its
+    submitter decoded it (the inline path), used instead of reading it back. Returns the
+    result of an image task that succeeded here (as stored), else None.
     """
     record = await services.store.update(
         task_id, expect=_UNFINISHED, status=TaskStatus.RUNNING, started_at=utcnow()
@@ -170,10 +168,7 @@ async def run(
     await services.store.update(task_id, attempts=record.attempts + 1)
     try:
         result_key, fields, result = await _execute(services, record, prepared)
-    except TRANSIENT_ERRORS as exc:
-        if not retry_transient:
-            await _end(services, record, TaskStatus.FAILED, error=_error_json(exc))
-            return None
+    except TRANSIENT_ERRORS:
         await services.store.update(task_id, expect={TaskStatus.RUNNING}, status=TaskStatus.QUEUED)
         raise
     except Sam3Error as exc:
@@ -204,22 +199,17 @@ async def give_up(services: Services, task_id: str, error: Sam3Error) -> None:
         await services.cache.delete(_inflight_key(services, record))
 
 
-async def requeue_unfinished(services: Services, *, limit: int = 1000) -> int:
-    """Queue again, oldest first, the tasks a stopped process left queued or running.
-
-    For the in-process queue, which keeps nothing across restarts; a durable broker
-    redelivers by itself. Returns how many tasks were queued again.
-    """
-    records = await services.store.list(statuses=_UNFINISHED, limit=limit)
-    for record in reversed(records):
+async def requeue_unfinished(services: Services, *, limit: int = 1000) -> list[str]:
+    """The tasks a stopped process left queued or running, oldest first, each back in
+    `queued`: for a queue that keeps nothing across restarts to queue again (a durable
+    broker redelivers by itself)."""
+    oldest = list(reversed(await services.store.list(statuses=_UNFINISHED, limit=limit)))
+    for record in oldest:
         if record.status is TaskStatus.RUNNING:
             await services.store.update(
                 record.id, expect={TaskStatus.RUNNING}, status=TaskStatus.QUEUED
             )
-        await services.queue.enqueue(record.id)
-    if records:
-        log.info("queued again %d tasks left unfinished by an earlier process", len(records))
-    return len(records)
+    return [record.id for record in oldest]
 
 
 async def get(services: Services, task_id: str, *, owner: str | None = None) -> TaskRecord:
@@ -265,7 +255,10 @@ async def segment_now(services: Services, **submit_args: Any) -> tuple[TaskRecor
     )
     result = None
     if inline and created and record.status is TaskStatus.QUEUED:
-        result = await run(services, record.id, prepared=prepared)
+        try:
+            result = await run(services, record.id, prepared=prepared)
+        except TRANSIENT_ERRORS as exc:  # nothing retries an inline run: the fault is its outcome
+            await give_up(services, record.id, exc)
     if result is not None:
         return record, result  # succeeded here, and stored: no need to read it back
     if not record.status.finished:
@@ -368,7 +361,7 @@ async def _model_version(services: Services) -> str | None:
     if services.models is not None:
         info = services.models.info
         return info.version if info else None
-    return await workers.ready_model_version(services.cache)
+    return await fleet.ready_model_version(services.cache)
 
 
 async def _join_inflight(services: Services, record: TaskRecord) -> TaskRecord | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Sam3Error
-from . import workers
+from . import fleet
 from .models import ModelHost, ModelState
 from .services import Services
 
@@ -72,14 +72,14 @@ def _model_report(host: ModelHost) -> Readiness:
         ready=host.state is ModelState.READY,
         status=host.state.value,
         reason=host.reason,
-        model=workers.model_json(host.info),
+        model=fleet.model_json(host.info),
         load_seconds=host.load_seconds,
     )
 
 
 async def _workers_report(services: Services) -> Readiness:
     """Where the model runs in workers: their shared state, as they report it in the cache."""
-    report = await workers.service_report(services.cache)
+    report = await fleet.service_report(services.cache)
     if report is None:
         return Readiness(
             ready=False,

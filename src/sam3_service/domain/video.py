@@ -31,6 +31,7 @@ from ..inference.base import (
     PromptMode,
     Thresholds,
     TrackedFrame,
+    TrackingSpec,
     VideoPrompt,
     VideoSession,
 )
@@ -338,16 +339,8 @@ async def _track_frames(
 def _opening(
     prompt: VideoPrompt, info: VideoInfo, thresholds: Thresholds, max_objects: int
 ) -> Callable[[Engine], VideoSession]:
-    def open_session(engine: Engine) -> VideoSession:
-        return engine.open_video(
-            prompt,
-            width=info.width,
-            height=info.height,
-            thresholds=thresholds,
-            max_objects=max_objects,
-        )
-
-    return open_session
+    spec = TrackingSpec(prompt, info.width, info.height, thresholds, max_objects)
+    return lambda engine: engine.open_video(spec)
 
 
 def _pushing(session: VideoSession, frame: VideoFrame) -> Callable[[Engine], list[TrackedFrame]]:

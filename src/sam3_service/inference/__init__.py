@@ -23,6 +23,7 @@ from .base import (
     Thresholds,
     TrackedFrame,
     TrackedObject,
+    TrackingSpec,
     VideoPrompt,
     VideoSession,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Thresholds",
     "TrackedFrame",
     "TrackedObject",
+    "TrackingSpec",
     "VideoPrompt",
     "VideoSession",
     "build_tiny_model",

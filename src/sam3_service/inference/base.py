@@ -121,6 +121,17 @@ class VideoPrompt:
     frame: int = 0
 
 
+@dataclass(frozen=True)
+class TrackingSpec:
+    """What one video session tracks: the prompt, the frames' size, thresholds, an object cap."""
+
+    prompt: VideoPrompt
+    width: int
+    height: int
+    thresholds: Thresholds
+    max_objects: int
+
+
 @dataclass
 class TrackedObject:
     """One object on one frame: its id (stable across frames), score, box and bool HxW mask."""
@@ -185,16 +196,8 @@ class Engine(Protocol):
         """Segment an RGB image. Raises InvalidInput for a prompt the model cannot take."""
         ...
 
-    def open_video(
-        self,
-        prompt: VideoPrompt,
-        *,
-        width: int,
-        height: int,
-        thresholds: Thresholds,
-        max_objects: int,
-    ) -> VideoSession:
-        """Start tracking in a video of `width` x `height` frames. Raises InvalidInput."""
+    def open_video(self, spec: TrackingSpec) -> VideoSession:
+        """Start tracking `spec.prompt` in a video of `spec`'s frame size. Raises InvalidInput."""
         ...
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from ..settings import TINY_RANDOM
 from .sam3 import Sam3Engine
 from .threads import apply_torch_threads
 from .tiny import MARKER_FILE, build_tiny_model, read_marker
+from .weights import load_weights
 
 __all__ = ["ModelSource", "load_engine", "resolve_model"]
 
@@ -57,28 +58,22 @@ def load_engine(
     *,
     models_dir: Path,
     device: str = "auto",
-    vision_cache_bytes: int = 1 << 30,
-    text_cache_entries: int = 1024,
+    attention: str = "sdpa",
     threads: int | None = None,
     **options: Any,
 ) -> Sam3Engine:
     """Resolve `spec` (see `resolve_model`) and load it. Raises ConfigError if it cannot.
 
-    `threads` sets torch's threads in this process first (None: as they are); `options` are
-    the engine's batching, compilation and attention settings (see `Sam3Engine`).
+    `threads` sets torch's threads in this process first (None: as they are); `device` and
+    `attention` go to `load_weights`; `options` are the engine's cache, batching and
+    compilation settings (see `Sam3Engine`).
     """
     source = resolve_model(spec, models_dir)
     if threads is not None:
         apply_torch_threads(threads)
+    weights = load_weights(source.path, device=device, attention=attention)
     return Sam3Engine(
-        source.path,
-        name=source.name,
-        version=source.version,
-        random=source.random,
-        device=device,
-        vision_cache_bytes=vision_cache_bytes,
-        text_cache_entries=text_cache_entries,
-        **options,
+        weights, name=source.name, version=source.version, random=source.random, **options
     )
 
 

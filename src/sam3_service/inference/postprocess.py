@@ -1,16 +1,17 @@
-"""From model outputs to detections: ranking, boxes around masks, thresholds as logits."""
+"""From model outputs to detections: ranking, and probability thresholds as logit thresholds."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from .base import Detection
 
-__all__ = ["bounding_box", "logit", "ranked_detections"]
+__all__ = ["box_tuple", "finite_logit", "logit", "ranked_detections"]
+
+_CLIP = 1e-6  # mask thresholds of 0 and 1 become finite logits of -13.8 and 13.8
 
 
 def ranked_detections(
@@ -21,21 +22,13 @@ def ranked_detections(
     ranked = zip(
         scores.float()[order].tolist(), boxes.float()[order].tolist(), ranked_masks, strict=True
     )
-    return [Detection(score, _box(box), mask) for score, box, mask in ranked]
+    return [Detection(score, box_tuple(box), mask) for score, box, mask in ranked]
 
 
-def _box(values: list[Any]) -> tuple[float, float, float, float]:
+def box_tuple(values: list[Any]) -> tuple[float, float, float, float]:
+    """`[x0, y0, x1, y1]` as a tuple of floats."""
     x0, y0, x1, y1 = (float(value) for value in values)
     return x0, y0, x1, y1
-
-
-def bounding_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
-    """`[x0, y0, x1, y1]` around the mask's pixels (x1, y1 exclusive), None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    columns = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return float(columns[0]), float(rows[0]), float(columns[-1] + 1), float(rows[-1] + 1)
 
 
 def logit(probability: float) -> float:
@@ -45,3 +38,9 @@ def logit(probability: float) -> float:
     if probability >= 1:
         return math.inf
     return math.log(probability / (1 - probability))
+
+
+def finite_logit(probability: float) -> float:
+    """A probability threshold as a finite logit (for masks resized before the comparison)."""
+    clipped = min(max(probability, _CLIP), 1 - _CLIP)
+    return math.log(clipped / (1 - clipped))

@@ -9,26 +9,28 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from .base import (
     MUTABLE_FIELDS,
-    JobHandler,
+    EmbeddedRunner,
     ShareRecord,
     ShareStore,
     TaskQueue,
     TaskRecord,
+    TaskRunner,
     TaskStatus,
     TaskStore,
     WorkerProcess,
 )
 
 if TYPE_CHECKING:  # celery loads only when a broker is configured
-    from .celery_queue import CeleryWorker
+    from .celery import CeleryWorker
 
 __all__ = [
     "MUTABLE_FIELDS",
-    "JobHandler",
+    "EmbeddedRunner",
     "ShareRecord",
     "ShareStore",
     "TaskQueue",
     "TaskRecord",
+    "TaskRunner",
     "TaskStatus",
     "TaskStore",
     "WorkerProcess",
@@ -67,25 +69,21 @@ def open_share_store(url: str) -> ShareStore:
 
 
 def open_task_queue(
-    url: str,
-    handler: JobHandler,
-    *,
-    workers: int = 1,
-    max_depth: int = 1000,
-    name: str = "sam3.tasks",
+    url: str, *, workers: int = 1, max_depth: int = 1000, name: str = "sam3.tasks"
 ) -> TaskQueue:
-    """The queue for `url` (call its `start()`): in-process for an empty URL, where `handler`
-    runs each job on `workers` tasks; Celery on RabbitMQ for `amqp://`, which only publishes to
-    the queue `name` (its jobs run in `sam3-service worker` processes).
+    """The queue for `url` (call its `start()`): in-process for an empty URL, whose jobs run
+    on `workers` tasks of this process (`InProcessQueue.serve`); Celery on RabbitMQ for
+    `amqp://`, which only publishes to the queue `name` (its jobs run in `sam3-service worker`
+    processes: `open_task_worker`).
 
     Raises ConfigError for any other URL.
     """
     if not url:
         from .inprocess import InProcessQueue
 
-        return InProcessQueue(handler, workers=workers, max_depth=max_depth)
+        return InProcessQueue(workers=workers, max_depth=max_depth)
     _require_broker(url)
-    from .celery_queue import CeleryQueue
+    from .celery import CeleryQueue
 
     return CeleryQueue(url, queue=name, max_depth=max_depth)
 
@@ -94,7 +92,7 @@ def open_task_worker(url: str, process: WorkerProcess, **options: Any) -> Celery
     """The worker that consumes the `amqp://` queue at `url`, opening `process` in each of its
     pool processes; `options` are `CeleryWorker`'s. Raises ConfigError for any other URL."""
     _require_broker(url)
-    from .celery_queue import CeleryWorker
+    from .celery import CeleryWorker
 
     return CeleryWorker(url, process, **options)
 

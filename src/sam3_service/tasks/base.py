@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -123,14 +122,11 @@ class TaskStore(Protocol):
         ...
 
 
-JobHandler = Callable[[str], Awaitable[None]]
-
-
 class TaskQueue(Protocol):
     """Carries task ids (never payloads) to workers, at least once."""
 
     async def start(self) -> None:
-        """Begin delivering (in-process workers start here; a remote queue only connects)."""
+        """Connect (a remote queue declares itself here); nothing is consumed yet."""
         ...
 
     async def enqueue(self, task_id: str) -> None:
@@ -146,19 +142,33 @@ class TaskQueue(Protocol):
         ...
 
 
-class WorkerProcess(Protocol):
-    """One remote worker process's part in running jobs: opened once per process."""
-
-    async def open(self) -> None:
-        """Connect the backends and load the model. Raises (after cleaning up) if it cannot."""
-        ...
+class TaskRunner(Protocol):
+    """What a queue's consumer does with a delivered task id; the queue decides on retries."""
 
     async def run(self, task_id: str) -> None:
-        """Run one job. Raises one of `TRANSIENT_ERRORS` to have it tried again later."""
+        """Run one job. Raises one of `TRANSIENT_ERRORS`, the task back in `queued`, when it
+        could not run for now: the queue tries it again later, or gives it up."""
         ...
 
     async def give_up(self, task_id: str, error: Sam3Error) -> None:
         """Record that a job failed for good with `error`: no delivery of it follows."""
+        ...
+
+
+class EmbeddedRunner(TaskRunner, Protocol):
+    """A runner for a queue that keeps nothing across restarts (the in-process queue)."""
+
+    async def unfinished(self, limit: int) -> list[str]:
+        """The tasks a stopped process left queued or running, oldest first, at most `limit`,
+        each back in `queued`: to be queued again."""
+        ...
+
+
+class WorkerProcess(TaskRunner, Protocol):
+    """One remote worker process's part in running jobs: opened once per process."""
+
+    async def open(self) -> None:
+        """Connect the backends and load the model. Raises (after cleaning up) if it cannot."""
         ...
 
     async def aclose(self) -> None:

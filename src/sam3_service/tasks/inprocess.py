@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..errors import BackendUnavailable, Busy
-from .base import JobHandler
+from ..errors import TRANSIENT_ERRORS, BackendUnavailable, Busy
+from .base import EmbeddedRunner
 
 __all__ = ["InProcessQueue"]
 
@@ -14,27 +14,41 @@ logger = logging.getLogger(__name__)
 
 
 class InProcessQueue:
-    """Runs `handler(task_id)` on `workers` asyncio tasks, at most `max_depth` ids waiting.
+    """Runs each task id with a runner (`serve`) on `workers` asyncio tasks, at most
+    `max_depth` ids waiting.
 
-    Not durable: ids still waiting when the process stops are lost (their records stay `queued`).
+    Not durable: ids still waiting when the process stops are lost (their records stay
+    `queued`), so `serve` first queues again what the runner lists as unfinished. Nothing is
+    retried: a transient fault is the task's outcome (the runner gives it up).
     """
 
-    def __init__(self, handler: JobHandler, *, workers: int = 1, max_depth: int = 1000) -> None:
+    def __init__(self, *, workers: int = 1, max_depth: int = 1000) -> None:
         if workers < 1 or max_depth < 1:
             raise ValueError("workers and max_depth must be at least 1")
-        self.handler = handler
         self.workers = workers
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_depth)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     async def start(self) -> None:
-        """Start the worker tasks on the running event loop (once; later calls do nothing)."""
-        if not self._tasks:
-            self._tasks = [
-                asyncio.create_task(self._work(), name=f"inprocess-worker-{n}")
-                for n in range(self.workers)
-            ]
+        """Nothing to connect: `serve` starts the workers."""
+
+    async def serve(self, runner: EmbeddedRunner, *, requeue_limit: int = 0) -> None:
+        """Queue again up to `requeue_limit` unfinished tasks, then start the worker tasks on
+        the running event loop (once; later calls do nothing)."""
+        if self._tasks:
+            return
+        requeued = await runner.unfinished(requeue_limit) if requeue_limit else []
+        for task_id in requeued:
+            await self.enqueue(task_id)
+        if requeued:
+            logger.info(
+                "queued again %d tasks left unfinished by an earlier process", len(requeued)
+            )
+        self._tasks = [
+            asyncio.create_task(self._work(runner), name=f"inprocess-worker-{n}")
+            for n in range(self.workers)
+        ]
 
     async def enqueue(self, task_id: str) -> None:
         """Queue a task id. Raises Busy when full, BackendUnavailable once closed."""
@@ -57,12 +71,18 @@ class InProcessQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _work(self) -> None:
+    async def _work(self, runner: EmbeddedRunner) -> None:
         while True:
             task_id = await self._queue.get()
             try:
-                await self.handler(task_id)
+                await self._run(runner, task_id)
             except Exception:
                 logger.exception("job %s failed in the in-process worker", task_id)
             finally:
                 self._queue.task_done()
+
+    async def _run(self, runner: EmbeddedRunner, task_id: str) -> None:
+        try:
+            await runner.run(task_id)
+        except TRANSIENT_ERRORS as exc:  # no retry here: the fault is the task's outcome
+            await runner.give_up(task_id, exc)

@@ -1,10 +1,9 @@
-"""CeleryQueue and CeleryWorker beyond the queue contract: messages, retries, dead letters,
-and jobs that crash or outlive their time limits (in a real prefork worker process)."""
+"""CeleryWorker beyond the queue contract: its pools, retries and dead letters, and jobs that
+crash or outlive their time limits (in a real prefork worker process)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -15,24 +14,22 @@ from pathlib import Path
 import pytest
 
 from sam3_service.errors import BackendUnavailable, ConfigError, Sam3Error
-from sam3_service.tasks import open_task_queue, open_task_worker
-from sam3_service.tasks.celery_queue import CeleryQueue, CeleryWorker
+from sam3_service.tasks import open_task_worker
+from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
+from sam3_service.tasks.celery.topology import dead_name, message_count
 from tests.servers import delete_queues
-from tests.tasks.celery_helpers import (
+from tests.tasks.celery.helpers import (
     LoopProcess,
     consuming,
     hold_and_drop,
     take_messages,
     task_args,
 )
-from tests.tasks.celery_worker_main import MAX_ATTEMPTS
+from tests.tasks.celery.worker_main import MAX_ATTEMPTS
+from tests.tasks.handlers import ignore
 
 WAIT_S = 10
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def ignore(task_id: str) -> None:
-    """A job handler with nothing to do."""
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Calls:
@@ -55,17 +52,16 @@ class Calls:
             await asyncio.sleep(0.02)
 
 
+async def dead_letters(queue: CeleryQueue) -> int:
+    """How many task ids were given up and wait in the queue's dead-letter queue."""
+    return await asyncio.to_thread(message_count, queue.app, dead_name(queue.queue))
+
+
 async def wait_given_up(process: LoopProcess) -> None:
     deadline = time.monotonic() + WAIT_S
     while not process.given_up:
         assert time.monotonic() < deadline, "never given up"
         await asyncio.sleep(0.02)
-
-
-def test_an_amqp_url_gives_a_queue_that_publishes_to_the_named_queue() -> None:
-    queue = open_task_queue("amqp://guest@localhost//", ignore, max_depth=7, name="jobs")
-    assert isinstance(queue, CeleryQueue)
-    assert (queue.queue, queue.max_depth) == ("jobs", 7)
 
 
 def test_a_worker_needs_an_amqp_url_and_sane_options() -> None:
@@ -75,34 +71,21 @@ def test_a_worker_needs_an_amqp_url_and_sane_options() -> None:
     with pytest.raises(ValueError):
         CeleryWorker("amqp://localhost//", process, max_attempts=0)
     with pytest.raises(ValueError):
-        CeleryWorker("amqp://localhost//", process).worker_options("threads")
+        CeleryWorker("amqp://localhost//", process, pool="threads")
+    with pytest.raises(ValueError):
+        CeleryWorker("amqp://localhost//", process, concurrency=0)
 
 
-async def test_an_unreachable_broker_is_backend_unavailable() -> None:
-    queue = CeleryQueue("amqp://guest:guest@127.0.0.1:1//")
-    with pytest.raises(BackendUnavailable):
-        await queue.start()
-    with pytest.raises(BackendUnavailable):
-        await queue.enqueue("t1")
-    await queue.aclose()
-
-
-@pytest.mark.amqp
-async def test_a_message_is_persistent_and_carries_only_the_task_id(
-    amqp_url: str, queue_name: str
-) -> None:
-    queue = CeleryQueue(amqp_url, queue=queue_name)
-    await queue.start()
-    await queue.enqueue("t1")
-    await queue.aclose()
-    [message] = take_messages(amqp_url, queue_name)
-    assert message.properties["delivery_mode"] == 2
-    assert message.properties["application_headers"]["id"] == "t1"
-    assert json.loads(message.body) == [
-        ["t1"],
-        {},
-        {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-    ]
+def test_prefork_runs_jobs_in_children_and_solo_in_the_worker_itself() -> None:
+    process = LoopProcess(ignore, asyncio.new_event_loop())
+    prefork = CeleryWorker("amqp://localhost//", process, queue="jobs", concurrency=3)
+    options = prefork.worker_options()
+    assert (prefork.processes, options["concurrency"], options["queues"]) == (3, 3, ["jobs"])
+    assert options["use_eventloop"] is True
+    solo = CeleryWorker("amqp://localhost//", process, pool="solo", concurrency=3)
+    assert (solo.processes, solo.worker_options()["concurrency"]) == (1, 1)
+    assert solo.worker_options()["use_eventloop"] is False  # Celery's loop stalls with solo
+    assert solo.app.conf.broker_heartbeat == 0  # its blocking loop sends none
 
 
 @pytest.mark.amqp
@@ -121,7 +104,7 @@ async def test_a_transient_error_is_retried_with_a_growing_backoff(
     assert second - first >= 0.2
     assert third - second >= 0.4
     assert process.given_up == []
-    assert await queue.dead_letters() == 0
+    assert await dead_letters(queue) == 0
     await queue.aclose()
 
 
@@ -141,7 +124,7 @@ async def test_a_poison_task_is_given_up_into_the_dead_letter_queue(
     assert len(calls.times) == 3
     [(task_id, error)] = process.given_up
     assert (task_id, error.code) == ("poison", "backend_unavailable")
-    assert (await queue.depth(), await queue.dead_letters()) == (0, 1)
+    assert (await queue.depth(), await dead_letters(queue)) == (0, 1)
     [message] = take_messages(amqp_url, f"{queue_name}.dead")
     assert task_args(message) == ["poison"]
     await queue.aclose()
@@ -159,7 +142,7 @@ async def test_an_unexpected_error_is_given_up_at_once(amqp_url: str, queue_name
         await wait_given_up(process)
     assert len(calls.times) == 1
     assert process.given_up[0][1].code == Sam3Error.code
-    assert await queue.dead_letters() == 1
+    assert await dead_letters(queue) == 1
     await queue.aclose()
 
 
@@ -178,7 +161,7 @@ async def test_a_redelivered_message_counts_as_a_failed_attempt(
         await wait_given_up(process)
     assert calls.times == []
     assert "the worker stopped" in process.given_up[0][1].message
-    assert await queue.dead_letters() == 1
+    assert await dead_letters(queue) == 1
     await queue.aclose()
 
 
@@ -186,11 +169,11 @@ async def test_a_redelivered_message_counts_as_a_failed_attempt(
 def misbehaving_worker(
     amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    """A prefork worker process (tests/tasks/celery_worker_main.py): its queue and log."""
+    """A prefork worker process (tests/tasks/celery/worker_main.py): its queue and log."""
     name = f"sam3-test-prefork-{os.getpid()}"
     log = tmp_path_factory.mktemp("prefork") / "jobs.log"
     log.touch()
-    command = [sys.executable, "-m", "tests.tasks.celery_worker_main", amqp_url, name, str(log)]
+    command = [sys.executable, "-m", "tests.tasks.celery.worker_main", amqp_url, name, str(log)]
     with subprocess.Popen(command, cwd=REPO, start_new_session=True) as worker:
         try:
             yield name, log
@@ -228,7 +211,7 @@ async def test_a_job_that_kills_its_process_is_given_up_after_the_bounded_attemp
     await queue.enqueue("ok-1")  # the worker still serves
     await asyncio.to_thread(lines_about, log, "ok-1", until="run")
     await asyncio.sleep(0.3)
-    assert await queue.dead_letters() >= 1
+    assert await dead_letters(queue) >= 1
     await queue.aclose()
 
 

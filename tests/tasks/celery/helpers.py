@@ -13,8 +13,9 @@ from celery.contrib.testing.worker import start_worker
 from kombu import Connection
 
 from sam3_service.errors import Sam3Error
-from sam3_service.tasks import JobHandler
-from sam3_service.tasks.celery_queue import CeleryWorker, declare_queues
+from sam3_service.tasks.celery import CeleryWorker
+from sam3_service.tasks.celery.topology import declare_queues
+from tests.tasks.handlers import Handler
 
 
 def take_messages(url: str, queue: str) -> list[Message]:
@@ -69,7 +70,7 @@ class LoopProcess:
     `give_up` calls are recorded as (task id, error).
     """
 
-    def __init__(self, handler: JobHandler, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, handler: Handler, loop: asyncio.AbstractEventLoop) -> None:
         self.handler = handler
         self.loop = loop
         self.given_up: list[tuple[str, Sam3Error]] = []

@@ -1,6 +1,6 @@
 """A prefork `CeleryWorker` for the tests, whose jobs misbehave as their task ids say.
 
-    python -m tests.tasks.celery_worker_main AMQP_URL QUEUE LOG_FILE
+    python -m tests.tasks.celery.worker_main AMQP_URL QUEUE LOG_FILE
 
 `crash-*` kills its own process, `slow-*` sleeps on the event loop (a soft time limit cancels
 it), `hang-*` blocks the process (only the hard time limit ends it); any other id succeeds.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from sam3_service.errors import Sam3Error
-from sam3_service.tasks.celery_queue import CeleryWorker
+from sam3_service.tasks.celery import CeleryWorker
 
 SOFT_TIME_LIMIT_S = 1.0
 TIME_LIMIT_S = 2.5
@@ -62,7 +62,7 @@ def main() -> int:
         soft_time_limit_s=SOFT_TIME_LIMIT_S,
         time_limit_s=TIME_LIMIT_S,
     )
-    return worker.run(pool="prefork", concurrency=1, loglevel="WARNING")
+    return worker.run(loglevel="WARNING")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The model workers' shared state, kept in the cache so that API processes need no model.
+"""The fleet of model workers: their shared state, kept in the cache so that API processes need
+no model.
 
 Each worker process reports itself under `workers:id:<worker id>` (for operators), and under
 `workers:state:<state>`, shared by every worker in that state (for the API), both with a time to
@@ -114,16 +115,10 @@ async def live_reports(cache: Cache) -> list[WorkerReport]:
     data = await cache.get(INDEX_KEY)
     reports = []
     for worker_id in json.loads(data) if data else {}:
-        report = await worker_report(cache, worker_id)
-        if report is not None:
-            reports.append(report)
+        report = await cache.get(WORKER_KEY + worker_id)
+        if report:  # else expired
+            reports.append(WorkerReport.from_json(report))
     return reports
-
-
-async def worker_report(cache: Cache, worker_id: str) -> WorkerReport | None:
-    """One worker's latest report, or None once it has expired."""
-    data = await cache.get(WORKER_KEY + worker_id)
-    return WorkerReport.from_json(data) if data else None
 
 
 async def service_report(cache: Cache) -> WorkerReport | None:
