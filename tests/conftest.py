@@ -39,6 +39,8 @@ from tests.servers import (
 if TYPE_CHECKING:
     from sam3_service.inference import Sam3Engine
 
+os.environ.setdefault("SAM3_SHUTDOWN_DRAIN_S", "0")  # the servers that tests start stop at once
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

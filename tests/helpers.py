@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -53,9 +54,11 @@ def png_bytes(width: int = 320, height: int = 240, *, fmt: str = "PNG") -> bytes
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Run `app` under uvicorn on a free loopback port; yields its base URL, stops on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+def serve_in_thread(app: FastAPI, **config: Any) -> Iterator[str]:
+    """Run `app` under uvicorn (with `config`) on a free loopback port; yields its base URL,
+    stops on exit."""
+    config = {"log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **config))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

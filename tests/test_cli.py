@@ -138,10 +138,10 @@ def test_missing_weights_fall_back_to_the_tiny_model_as_in_make_serve(
 def test_serve_with_a_broker_names_no_model_it_does_not_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
+    from sam3_service.api import server
 
     served: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(server, "run", lambda app, settings: served.append(app))
     monkeypatch.setenv("SAM3_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     monkeypatch.setenv("SAM3_MODEL", "facebook/sam3")
     monkeypatch.setenv("SAM3_MODEL_FALLBACK_TO_TINY", "true")

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from sam3_service.api.request_id import RequestIdLogFilter
-from sam3_service.logs import ContextFilter, JsonFormatter, bind, wants_json
+from sam3_service.logs import ContextFilter, JsonFormatter, bind, configure, wants_json
 
 CONFIGURE = (
     "import logging; from sam3_service.logs import configure, bind; "
-    "configure('INFO', '{fmt}', text_format='%(levelname)s %(name)s: %(message)s'); "
+    "configure('INFO', '{fmt}', text_format='%(levelname)s %(name)s [%(request_id)s]: "
+    "%(message)s'); "
     "log = logging.getLogger('probe'); "
     'exec(\'with bind(task_id="t1", owner="alice"):\\n    log.warning("in a job")\')'
 )
@@ -27,8 +27,7 @@ def record(message: str = "hello %s", args: tuple[object, ...] = ("world",)) -> 
 def test_a_json_line_has_the_standard_fields_and_the_bound_ones() -> None:
     line = record()
     with bind(task_id="t1", owner="alice", model_version="abc"), bind(owner="bob"):
-        ContextFilter().filter(line)
-    RequestIdLogFilter().filter(line)  # outside a request: "-", left out
+        ContextFilter().filter(line)  # outside a request: request_id "-", left out
     parsed = json.loads(JsonFormatter().format(line))
     assert parsed.pop("timestamp").endswith("+00:00")
     assert parsed == {
@@ -69,7 +68,7 @@ def test_a_process_logs_in_the_format_asked(fmt: str) -> None:
     )
     (line,) = ran.stderr.splitlines()  # stderr is a pipe here: auto means JSON
     if fmt == "text":
-        assert line == "WARNING probe: in a job"
+        assert line == "WARNING probe [-]: in a job"
     else:
         parsed = json.loads(line)
         assert (parsed["message"], parsed["task_id"], parsed["owner"]) == (
@@ -77,3 +76,10 @@ def test_a_process_logs_in_the_format_asked(fmt: str) -> None:
             "t1",
             "alice",
         )
+
+
+def test_configuring_twice_adds_one_filter_per_handler() -> None:
+    configure("INFO", "text")
+    configure("INFO", "text")
+    for handler in logging.getLogger().handlers:
+        assert sum(isinstance(f, ContextFilter) for f in handler.filters) == 1

@@ -1,8 +1,9 @@
 """Log lines: JSON (one object per line) for machines, or readable text for a person.
 
-`configure` picks the format: `json` or `text`, or `auto`: text when stderr is a terminal, JSON
-otherwise (a container, a file, a pipe). `bind` adds fields to the lines logged inside its block
-(a job's task id, owner and model version); a request's id comes from the API's log filter.
+`configure`, the one place where a process sets up logging, picks the format: `json` or `text`,
+or `auto`: text when stderr is a terminal, JSON otherwise (a container, a file, a pipe). `bind`
+adds fields to the lines logged inside its block (a request's id; a job's task id, owner and
+model version).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, Literal
 
 LogFormat = Literal["auto", "json", "text"]
 FIELDS = ("request_id", "task_id", "owner", "model_version")
+API_TEXT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
+WORKER_TEXT = "%(levelname)s %(processName)s %(name)s: %(message)s"
 _bound: ContextVar[dict[str, str]] = ContextVar("sam3_log_fields", default={})  # noqa: B039
 
 
@@ -32,10 +35,17 @@ def bind(**fields: str | None) -> Iterator[None]:
         _bound.reset(token)
 
 
+def bound(name: str) -> str | None:
+    """The value of the field `name` bound here, if any."""
+    return _bound.get().get(name)
+
+
 class ContextFilter(logging.Filter):
-    """Copies the bound fields onto each record, as attributes."""
+    """Copies the bound fields onto each record, as attributes; `request_id` is `-` outside
+    a request (text lines show it, JSON lines leave it out)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = "-"
         for name, value in _bound.get().items():
             setattr(record, name, value)
         return True
@@ -68,9 +78,10 @@ def wants_json(log_format: LogFormat) -> bool:
     return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
 
 
-def configure(level: str, log_format: LogFormat, *, text_format: str) -> None:
+def configure(level: str, log_format: LogFormat, *, text_format: str = API_TEXT) -> None:
     """Log to stderr at `level`, as JSON or as `text_format`, unless logging is set up already
     (then only add the context fields to the handlers there)."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()

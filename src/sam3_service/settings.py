@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         description="Serve without API keys on an address other than loopback (auth off).",
     )
     http_keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections close after.")
+    shutdown_drain_s: float = Field(
+        2.0, ge=0, description="On SIGTERM: seconds of /ready 503 `stopping` before stopping."
+    )
     http_max_header_bytes: int = Field(
         16 << 10, ge=1024, description="Largest request line and headers, bytes."
     )

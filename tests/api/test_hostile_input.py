@@ -12,18 +12,18 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from sam3_service.api.app import create_app
+from sam3_service.api.server import http_limits
 from sam3_service.auth import Scope
-from sam3_service.cli import http_limits
 from sam3_service.domain.models import ModelHost
-from tests.helpers import make_settings, png_bytes, wait_ready
+from tests.helpers import make_settings, png_bytes, serve_in_thread, wait_ready
 
 KIB = 1 << 10
 
@@ -314,27 +314,11 @@ def test_a_missing_result_names_no_blob_key(client: TestClient) -> None:
 def served(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, shared_host: ModelHost
 ) -> Iterator[tuple[str, int]]:
-    import threading
-    import time
-
     settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("served"))
-    config = uvicorn.Config(
-        create_app(settings, models=shared_host),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        **http_limits(settings),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    yield "127.0.0.1", server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = create_app(settings, models=shared_host)
+    with serve_in_thread(app, **http_limits(settings)) as url:
+        address = urlsplit(url)
+        yield str(address.hostname), int(address.port or 0)
 
 
 def raw_request(address: tuple[str, int], data: bytes) -> bytes:

@@ -12,13 +12,9 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from sam3_service import logs
 from sam3_service.api.app import create_app
-from sam3_service.api.request_id import (
-    LOG_FORMAT,
-    RequestIdLogFilter,
-    configure_logging,
-    current_request_id,
-)
+from sam3_service.api.request_id import current_request_id
 from sam3_service.domain.models import ModelHost
 from tests.helpers import make_settings
 
@@ -91,8 +87,8 @@ def test_log_lines_of_a_request_carry_its_id(
 ) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter(logs.API_TEXT))
+    handler.addFilter(logs.ContextFilter())
     test_log.addHandler(handler)
     try:
         response = client.get("/test/log", headers={"X-Request-ID": "trace-42"})
@@ -134,10 +130,3 @@ def test_the_log_lines_of_refused_requests_carry_their_ids(
         assert response.status_code == status, response.text
         [record] = [r for r in caplog.records if getattr(r, "request_id", "") == f"r-{status}"]
         assert record.levelname == "WARNING" and record.getMessage().startswith(f"{status} ")
-
-
-def test_configure_logging_adds_one_filter_per_handler() -> None:
-    configure_logging("INFO")
-    configure_logging("INFO")
-    for handler in logging.getLogger().handlers:
-        assert sum(isinstance(f, RequestIdLogFilter) for f in handler.filters) == 1

@@ -4,26 +4,22 @@ driven by Playwright, with screenshots of each state under test-artifacts/screen
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from sam3_service.api.app import create_app
 from sam3_service.auth import Scope
 from sam3_service.domain.models import ModelHost
 from sam3_service.inference import load_engine
 from sam3_service.runtime import open_keys
-from tests.helpers import make_settings
+from tests.helpers import make_settings, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,28 +33,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 360, "height": 740}
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run `app` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def wait_until_ready(base_url: str, timeout_s: float = 60) -> None:
@@ -96,7 +70,7 @@ def live_url(
 ) -> Iterator[str]:
     """The service with the page, on the tiny random model, ready."""
     settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("web"))
-    with serve(create_app(settings, models=web_host)) as base_url:
+    with serve_in_thread(create_app(settings, models=web_host)) as base_url:
         wait_until_ready(base_url)
         yield base_url
 
@@ -109,7 +83,7 @@ def small_upload_url(
     settings = make_settings(
         tiny_model_dir, tmp_path_factory.mktemp("web-small"), max_upload_bytes=100_000
     )
-    with serve(create_app(settings, models=web_host)) as base_url:
+    with serve_in_thread(create_app(settings, models=web_host)) as base_url:
         wait_until_ready(base_url)
         yield base_url
 
@@ -130,7 +104,7 @@ def secure_service(
     # Playwright's sync API keeps an event loop running on this thread: use another one.
     with ThreadPoolExecutor(1) as thread:
         secret = thread.submit(asyncio.run, new_key()).result()
-    with serve(create_app(settings, models=web_host)) as base_url:
+    with serve_in_thread(create_app(settings, models=web_host)) as base_url:
         wait_until_ready(base_url)
         yield base_url, secret
 
@@ -141,7 +115,9 @@ def starting_service(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[str
     gate = threading.Event()
     host = tiny_host(tiny_model_dir, gate)
     try:
-        with serve(create_app(make_settings(tiny_model_dir, tmp_path), models=host)) as base_url:
+        with serve_in_thread(
+            create_app(make_settings(tiny_model_dir, tmp_path), models=host)
+        ) as base_url:
             yield base_url, gate
     finally:
         gate.set()

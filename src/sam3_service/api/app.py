@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
+from .. import __version__, logs
 from ..domain.models import ModelHost
 from ..domain.services import Services
 from ..runtime import check_link_secret, open_services
@@ -18,7 +18,7 @@ from .errors import install_error_handlers
 from .headers import SecurityHeadersMiddleware
 from .limits import SMALL_BODY_BYTES, BodyLimitMiddleware
 from .metrics import install_metrics
-from .request_id import configure_logging, install_request_ids
+from .request_id import install_request_ids
 from .routes import admin, examples, health, segment, shares, tasks
 from .security import AuthMiddleware, authenticate
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     `models` lets a caller share an already loaded model (tests, benchmarks)."""
     settings = settings or Settings()
     check_link_secret(settings)
-    configure_logging(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
         redoc_url=None,
         dependencies=[Depends(authenticate)],  # API key and rate limit, except on public paths
     )
+    app.state.stopping = False  # True from a SIGTERM on (`api.server`): `/ready` answers 503
     install_error_handlers(app)
     install_docs(app)
     # Bodies are small, but for the two routes that take a file: a base64 JSON body is 4/3 of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,11 +90,16 @@ def error_response(exc: Sam3Error) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [_describe(error) for error in exc.errors()]
+    problems = describe_problems(exc.errors())
     log_client_error(request.method, request.url.path, 422, "invalid_input", "; ".join(problems))
     return JSONResponse(
         error_body("invalid_input", "; ".join(problems), fields=problems), status_code=422
     )
+
+
+def describe_problems(errors: Sequence[Any]) -> list[str]:
+    """pydantic's validation errors as `field: message` lines, for a person."""
+    return [_describe(error) for error in errors]
 
 
 def _describe(error: Any) -> str:

@@ -3,6 +3,8 @@ sends no referrer (a share link's token is in the page's URL); no answer is cont
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,8 +33,9 @@ HEADERS = {
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
-class SecurityHeadersMiddleware:
-    """Add `HEADERS`, and the content security policy, to every HTTP answer."""
+class HeadersMiddleware:
+    """An ASGI middleware that edits the headers of every HTTP answer: `prepare` returns the
+    edit for one request, and `forward` passes the request on (override to wrap it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -41,15 +44,32 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with_policy = not scope["path"].startswith(_DOCS_PATHS)
+        edit = self.prepare(scope)
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_edited(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
-                if with_policy:
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                edit(MutableHeaders(scope=message))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.forward(scope, receive, send_edited)
+
+    def prepare(self, scope: Scope) -> Callable[[MutableHeaders], None]:
+        raise NotImplementedError
+
+    async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware(HeadersMiddleware):
+    """Add `HEADERS`, and the content security policy, to every HTTP answer."""
+
+    def prepare(self, scope: Scope) -> Callable[[MutableHeaders], None]:
+        with_policy = not scope["path"].startswith(_DOCS_PATHS)
+
+        def edit(headers: MutableHeaders) -> None:
+            for name, value in HEADERS.items():
+                headers.setdefault(name, value)
+            if with_policy:
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+
+        return edit

@@ -24,6 +24,7 @@ from ..domain.params import SegmentParams, bounded
 from ..domain.services import Limits
 from ..domain.video import VideoOptions
 from ..errors import InvalidInput, TooLarge, UnsupportedMedia
+from .errors import describe_problems
 from .limits import SMALL_BODY_BYTES
 from .schemas import SegmentJson
 
@@ -210,9 +211,4 @@ def _validate(model: type[Any], data: dict[str, Any]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
-            f"{str(e['msg']).removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise InvalidInput("; ".join(problems)) from None
+        raise InvalidInput("; ".join(describe_problems(exc.errors()))) from None

@@ -112,8 +112,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str = Field(description="ready | starting | failed")
+    status: str = Field(
+        description="200: ready | degraded (an optional backend is down); "
+        "503: starting | failed | unavailable (a required backend is down) | stopping"
+    )
     reason: str = ""
+    reasons: list[str] = Field(default_factory=list, description="What is missing, if anything.")
     model: dict[str, Any] | None = None
     load_seconds: float | None = None
     checks: dict[str, str] = Field(default_factory=dict, description="Each backend: ok or why not.")

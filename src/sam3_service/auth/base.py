@@ -82,13 +82,20 @@ class RateLimiter(Protocol):
     """Counts requests per name (an API key id) against a rate, shared by every replica that
     uses the same backend. A backend failure lets requests through and adds to `failures`."""
 
-    failures: int
+    @property
+    def failures(self) -> int:
+        """Requests let through unchecked because the backend failed."""
+        ...
 
     async def acquire(self, name: str, *, per_min: int) -> RateVerdict:
         """Count one request for `name`, allowing `per_min` per minute (and a burst of as many).
 
         Raises ValueError for a rate under 1.
         """
+        ...
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless the backend answers (for readiness)."""
         ...
 
     async def aclose(self) -> None:

@@ -44,6 +44,9 @@ class MemoryRateLimiter:
             self._forget_idle(now)
         return RateVerdict(allowed=True)
 
+    async def ping(self) -> None:
+        """Always answers: the counts live in this process."""
+
     async def aclose(self) -> None:
         """Nothing to release."""
 

@@ -7,21 +7,13 @@ Redis's own clock, so replicas whose clocks disagree still agree on the limit.
 from __future__ import annotations
 
 import logging
-import math
-import time
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from ..redis_breaker import RedisBreaker
 from .base import RateVerdict
 
 __all__ = ["KEY_PREFIX", "RedisRateLimiter"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "sam3:rate:"
 _PERIOD_US = 60_000_000
@@ -42,39 +34,25 @@ redis.call('SET', KEYS[1], string.format('%d', full_at), 'PX', math.ceil((full_a
 return {1, 0}
 """
 
-# Errors that mean Redis cannot be reached: worth a cool-down, unlike a rejected command.
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
 
 class RedisRateLimiter:
     """Request counts in Redis (`redis://`, `rediss://` or `unix://` URL), failing open.
 
-    When Redis fails, requests go through: each is counted in `failures` and logged at most
-    once per `log_every_s`. After a connection failure Redis is left alone for `cooldown_s`, so
-    a dead host costs one timeout per cool-down instead of one per request.
+    When Redis fails, requests go through, each counted in `failures` and logged; after a
+    connection failure Redis is left alone for `cooldown_s` (`breaker`: `RedisBreaker`'s
+    `cooldown_s` and `log_every_s`).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 0.25,
-        cooldown_s: float = 1.0,
-        log_every_s: float = 60.0,
-    ) -> None:
-        self.failures = 0
-        self.cooldown_s = cooldown_s
-        self.log_every_s = log_every_s
-        self._client = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), retries=1),  # one immediate retry replaces a stale socket
+    def __init__(self, url: str, *, timeout_s: float = 0.25, **breaker: float) -> None:
+        self._redis = RedisBreaker(
+            url, role="Rate limiter", log=log, timeout_s=timeout_s, **breaker
         )
-        self._script = self._client.register_script(_GCRA)
-        self._down_until = -math.inf
-        self._last_log = -math.inf
-        self._unlogged = 0
+        self._script = self._redis.client.register_script(_GCRA)
+
+    @property
+    def failures(self) -> int:
+        """Requests let through unchecked because Redis failed."""
+        return self._redis.failures
 
     async def acquire(self, name: str, *, per_min: int) -> RateVerdict:
         """Count one request for `name`; refuse it with the wait when over `per_min`.
@@ -83,36 +61,18 @@ class RedisRateLimiter:
         """
         if per_min < 1:
             raise ValueError(f"per_min must be at least 1, got {per_min}")
-        if time.monotonic() < self._down_until:
-            return self._fail_open(None)
         interval_us = max(1, _PERIOD_US // per_min)
-        try:
-            allowed, wait_us = await self._script(
-                keys=[KEY_PREFIX + name], args=[interval_us, per_min]
-            )
-        except (RedisError, OSError) as exc:
-            if isinstance(exc, _UNREACHABLE):
-                self._down_until = time.monotonic() + self.cooldown_s
-            return self._fail_open(exc)
+        allowed, wait_us = await self._redis.call(
+            lambda: self._script(keys=[KEY_PREFIX + name], args=[interval_us, per_min]), (1, 0)
+        )
         if allowed:
             return RateVerdict(allowed=True)
         return RateVerdict(allowed=False, retry_after_s=int(wait_us) / 1e6)
 
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless Redis answers."""
+        await self._redis.ping()
+
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
-
-    def _fail_open(self, exc: Exception | None) -> RateVerdict:
-        self.failures += 1
-        self._unlogged += 1
-        now = time.monotonic()
-        if exc is not None and now - self._last_log >= self.log_every_s:
-            logger.warning(
-                "Rate limiter cannot use Redis, letting requests through "
-                "(%d unchecked requests since the last report): %r",
-                self._unlogged,
-                exc,
-            )
-            self._last_log = now
-            self._unlogged = 0
-        return RateVerdict(allowed=True)
+        await self._redis.aclose()

@@ -15,15 +15,13 @@ def open_cache(url: str) -> Cache:
 
     Raises ConfigError for any other URL.
     """
-    if not url:
-        from .memory import MemoryCache
-
-        return MemoryCache()
-    if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+    if _is_redis(url):
         from .redis_cache import RedisCache
 
         return RedisCache(url)
-    raise ConfigError(f"the Redis URL must be empty, redis://, rediss:// or unix://, got {url!r}")
+    from .memory import MemoryCache
+
+    return MemoryCache()
 
 
 def open_notifier(url: str) -> Notifier:
@@ -31,12 +29,19 @@ def open_notifier(url: str) -> Notifier:
 
     Raises ConfigError for any other URL.
     """
-    if not url:
-        from .memory_notifier import MemoryNotifier
-
-        return MemoryNotifier()
-    if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+    if _is_redis(url):
         from .redis_notifier import RedisNotifier
 
         return RedisNotifier(url)
+    from .memory_notifier import MemoryNotifier
+
+    return MemoryNotifier()
+
+
+def _is_redis(url: str) -> bool:
+    """False for an empty URL, True for a Redis one; raises ConfigError for any other."""
+    if not url:
+        return False
+    if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+        return True
     raise ConfigError(f"the Redis URL must be empty, redis://, rediss:// or unix://, got {url!r}")

@@ -30,6 +30,11 @@ class Cache(Protocol):
         """Remove a key."""
         ...
 
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless the cache answers (for readiness; other calls fail
+        open, so only this one tells that the cache is down)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

@@ -39,6 +39,9 @@ class MemoryCache:
         """Remove a key."""
         self._entries.pop(key, None)
 
+    async def ping(self) -> None:
+        """Always answers: the values live in this process."""
+
     async def aclose(self) -> None:
         """Drop every entry."""
         self._entries.clear()

@@ -3,66 +3,40 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from ..redis_breaker import RedisBreaker
 
 __all__ = ["RedisCache"]
 
-logger = logging.getLogger(__name__)
-
-# Errors that mean Redis cannot be reached: worth a cool-down, unlike a rejected command.
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+log = logging.getLogger(__name__)
 
 
 class RedisCache:
     """Values in Redis (`redis://`, `rediss://` or `unix://` URL).
 
-    A failed call is logged (at most once per `log_every_s`), counted in `failures` and answered
-    as a miss or a no-op. After a connection failure Redis is left alone for `cooldown_s`, so a
-    host that drops packets costs one timeout per cool-down rather than one per request; the
-    first call after it reconnects by itself.
+    A failed call is answered as a miss or a no-op, logged and counted in `failures`; after a
+    connection failure Redis is left alone for `cooldown_s` (`breaker`: `RedisBreaker`'s
+    `cooldown_s` and `log_every_s`).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 0.5,
-        cooldown_s: float = 1.0,
-        log_every_s: float = 60.0,
-    ) -> None:
-        self.cooldown_s = cooldown_s
-        self.log_every_s = log_every_s
-        self.failures = 0  # calls answered without Redis, since this cache was made
-        self._client = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), retries=1),  # one immediate retry replaces a stale socket
-        )
-        self._down_until = -math.inf
-        self._healthy = True
-        self._last_log = -math.inf
-        self._unlogged = 0
+    def __init__(self, url: str, *, timeout_s: float = 0.5, **breaker: float) -> None:
+        self._redis = RedisBreaker(url, role="Redis cache", log=log, timeout_s=timeout_s, **breaker)
+        self._client = self._redis.client
+
+    @property
+    def failures(self) -> int:
+        """Calls answered without Redis, since this cache was made."""
+        return self._redis.failures
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None if absent, expired or Redis is unreachable."""
-        value: bytes | None = await self._call(lambda: self._client.get(key), None)
+        value: bytes | None = await self._redis.call(lambda: self._client.get(key), None)
         return value
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         """Store a value; does nothing if Redis is unreachable."""
         px = _milliseconds(ttl_s)
-        await self._call(lambda: self._client.set(key, value, px=px), None)
+        await self._redis.call(lambda: self._client.set(key, value, px=px), None)
 
     async def add(self, key: str, value: bytes, ttl_s: float | None = None) -> bool:
         """Store only if absent; True if stored, and True when Redis is unreachable.
@@ -71,46 +45,20 @@ class RedisCache:
         caller wait for a result that nobody computes; answering True at worst computes it twice.
         """
         px = _milliseconds(ttl_s)
-        stored = await self._call(lambda: self._client.set(key, value, px=px, nx=True), True)
+        stored = await self._redis.call(lambda: self._client.set(key, value, px=px, nx=True), True)
         return bool(stored)
 
     async def delete(self, key: str) -> None:
         """Remove a key; does nothing if Redis is unreachable."""
-        await self._call(lambda: self._client.delete(key), None)
+        await self._redis.call(lambda: self._client.delete(key), None)
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless Redis answers."""
+        await self._redis.ping()
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
-
-    async def _call(self, command: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
-        if time.monotonic() < self._down_until:
-            self._count_failure(None)
-            return fallback
-        try:
-            result = await command()
-        except (RedisError, OSError) as exc:
-            if isinstance(exc, _UNREACHABLE):
-                self._down_until = time.monotonic() + self.cooldown_s
-            self._count_failure(exc)
-            return fallback
-        if not self._healthy:
-            self._healthy = True
-            logger.info("Redis cache is reachable again after %d failed calls", self.failures)
-        return result
-
-    def _count_failure(self, exc: Exception | None) -> None:
-        self.failures += 1
-        self._unlogged += 1
-        self._healthy = False
-        now = time.monotonic()
-        if exc is not None and now - self._last_log >= self.log_every_s:
-            logger.warning(
-                "Redis cache unavailable, serving misses (%d failed calls since last report): %r",
-                self._unlogged,
-                exc,
-            )
-            self._last_log = now
-            self._unlogged = 0
+        await self._redis.aclose()
 
 
 def _milliseconds(ttl_s: float | None) -> int | None:

@@ -1,8 +1,15 @@
-"""Readiness: is the model loaded and does every backend answer?"""
+"""Readiness: can this process serve requests, and with what missing?
+
+A required backend down (task store, blob store, task queue) or no model to run means 503: the
+balancer should send requests elsewhere. An optional one down (the shared cache, the rate
+limiter: both Redis, both failing open) means 200 `degraded`: requests are still served, only
+slower or unchecked, and taking every replica out of rotation for it would stop the service.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,23 +24,46 @@ _PROBE_TIMEOUT_S = 2.0
 @dataclass
 class Readiness:
     ready: bool
-    status: str  # ready | starting | failed | degraded
+    status: str  # ready | degraded | starting | failed | unavailable
     reason: str = ""
     model: dict[str, Any] | None = None
     load_seconds: float | None = None
     checks: dict[str, str] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)  # what is missing, most important first
 
 
 async def readiness(services: Services) -> Readiness:
-    """Report what stops this process from serving, most important first."""
-    checks = await _check_backends(services)
-    failed = {name: state for name, state in checks.items() if state != "ok"}
+    """Report what stops this process from serving, or what it serves without."""
+    required, optional = await asyncio.gather(
+        _check(
+            task_store=services.store.list(limit=1),
+            blob_store=services.blobs.exists("probe/ready"),
+            task_queue=services.queue.depth(),
+        ),
+        _check(
+            cache=services.cache.ping(),
+            **({"rate_limiter": services.limiter.ping()} if services.limiter else {}),
+        ),
+    )
     host = services.models
-    report = _model_report(host) if host is not None else await _workers_report(services)
-    report.checks = checks
-    if report.ready and failed:
-        report.ready, report.status = False, "degraded"
-        report.reason = "; ".join(f"{name}: {state}" for name, state in failed.items())
+    if host is not None:
+        report = _model_report(host)
+    elif optional["cache"] != "ok":
+        report = Readiness(
+            ready=True,
+            status=ModelState.READY.value,
+            reason="the workers' state is unknown while the cache is down; tasks still queue",
+        )
+    else:
+        report = await _workers_report(services)
+    report.checks = {**required, **optional}
+    missing = [f"{name}: {state}" for name, state in report.checks.items() if state != "ok"]
+    if not report.ready:
+        report.reasons = [report.reason, *missing]
+    elif missing:
+        down = any(state != "ok" for state in required.values())
+        report.ready, report.status = not down, "unavailable" if down else "degraded"
+        report.reason, report.reasons = "; ".join(missing), missing
     return report
 
 
@@ -69,19 +99,17 @@ async def _workers_report(services: Services) -> Readiness:
     )
 
 
-async def _check_backends(services: Services) -> dict[str, str]:
-    async def probe(name: str, check: Any) -> tuple[str, str]:
+async def _check(**checks: Awaitable[Any]) -> dict[str, str]:
+    """Each check's state: `ok`, or why not."""
+
+    async def probe(check: Awaitable[Any]) -> str:
         try:
             await asyncio.wait_for(check, _PROBE_TIMEOUT_S)
         except TimeoutError:
-            return name, f"no answer within {_PROBE_TIMEOUT_S:g} s"
+            return f"no answer within {_PROBE_TIMEOUT_S:g} s"
         except Sam3Error as exc:
-            return name, exc.message
-        return name, "ok"
+            return exc.message
+        return "ok"
 
-    results = await asyncio.gather(
-        probe("task_store", services.store.list(limit=1)),
-        probe("blob_store", services.blobs.exists("probe/ready")),
-        probe("task_queue", services.queue.depth()),
-    )
-    return dict(results)
+    states = await asyncio.gather(*map(probe, checks.values()))
+    return dict(zip(checks, states, strict=True))

@@ -12,14 +12,14 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
 from ..errors import ConfigError
+from ..settings import TINY_RANDOM
 from .sam3 import Sam3Engine
 from .threads import apply_torch_threads
 from .tiny import MARKER_FILE, build_tiny_model, read_marker
 from .weights import load_weights
 
-__all__ = ["TINY_RANDOM", "ModelSource", "load_engine", "resolve_model"]
+__all__ = ["ModelSource", "load_engine", "resolve_model"]
 
-TINY_RANDOM = "tiny-random"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _WEIGHTS = ("*.safetensors", "*.bin")
 

@@ -20,7 +20,13 @@ def test_ready_when_the_model_is_loaded(client: TestClient) -> None:
     body = client.get("/ready").json()
     assert body["status"] == "ready"
     assert body["model"]["random"] is True
-    assert body["checks"] == {"task_store": "ok", "blob_store": "ok", "task_queue": "ok"}
+    assert body["checks"] == {
+        "task_store": "ok",
+        "blob_store": "ok",
+        "task_queue": "ok",
+        "cache": "ok",
+    }
+    assert body["reasons"] == []
 
 
 def test_starting_then_ready(tmp_path: Path, tiny_model_dir: Path, shared_host: ModelHost) -> None:

@@ -56,14 +56,7 @@ class KeyView(BaseModel):
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyView:
-        return cls(
-            id=key.id,
-            owner=key.owner,
-            scope=key.scope,
-            rate_per_min=key.rate_per_min,
-            created_at=key.created_at,
-            revoked_at=key.revoked_at,
-        )
+        return cls.model_validate(key, from_attributes=True)
 
 
 class CreatedKey(KeyView):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ...domain import probes
@@ -19,14 +19,12 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-async def ready(services: ServicesDep) -> JSONResponse:
-    """Readiness: 200 once the model is loaded and every backend answers, else 503 with why."""
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
+    """Readiness: 200 once this replica can serve (`degraded`, with the reasons, while an
+    optional backend such as Redis is down); 503 with why while it cannot, or is stopping."""
+    if request.app.state.stopping:  # set by api.server on SIGTERM
+        body = Readiness(status="stopping", reason="shutting down", reasons=["shutting down"])
+        return JSONResponse(body.model_dump(), status_code=503)
     report = await probes.readiness(services)
-    body = Readiness(
-        status=report.status,
-        reason=report.reason,
-        model=report.model,
-        load_seconds=report.load_seconds,
-        checks=report.checks,
-    )
+    body = Readiness.model_validate(report, from_attributes=True)
     return JSONResponse(body.model_dump(), status_code=200 if report.ready else 503)
