@@ -101,7 +101,12 @@ class Settings(BaseSettings):
         False,
         description="Serve without API keys on an address other than loopback (auth off).",
     )
-    http_keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections close after.")
+    http_keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description="Idle keep-alive connections close after; longer than clients keep them "
+        "(httpx 5 s, nginx upstream 4 s), so that the client is the side that closes.",
+    )
     shutdown_drain_s: float = Field(
         2.0, ge=0, description="On SIGTERM: seconds of /ready 503 `stopping` before stopping."
     )
@@ -109,7 +114,7 @@ class Settings(BaseSettings):
         16 << 10, ge=1024, description="Largest request line and headers, bytes."
     )
     http_max_connections: int = Field(
-        256, ge=1, description="Connections and requests at once; more get 503."
+        1024, ge=1, description="Connections (idle ones too) and requests at once; more get 503."
     )
 
     # Input limits

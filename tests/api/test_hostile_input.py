@@ -314,7 +314,7 @@ def test_a_missing_result_names_no_blob_key(client: TestClient) -> None:
 def served(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, shared_host: ModelHost
 ) -> Iterator[tuple[str, int]]:
-    settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("served"))
+    settings = make_settings(tiny_model_dir, tmp_path_factory.mktemp("served"), http_keep_alive_s=5)
     app = create_app(settings, models=shared_host)
     with serve_in_thread(app, **http_limits(settings)) as url:
         address = urlsplit(url)
