@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from ..domain import downloads
 from ..domain.services import Services
 from ..tasks.base import TaskRecord
+from .deps import ServicesDep
+
+# A task found from a request, and the name its files are saved under.
+Located = tuple[TaskRecord, str]
 
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "A PNG picture."}
@@ -20,6 +25,41 @@ JSONL: dict[int | str, dict[str, Any]] = {
 MP4: dict[int | str, dict[str, Any]] = {
     200: {"content": {"video/mp4": {}}, "description": "An H.264 MP4 video."}
 }
+
+
+_RESPONSES = {"masks.png": PNG, "overlay.png": PNG, "result.jsonl": JSONL, "overlay.mp4": MP4}
+
+
+def add_file_routes(
+    router: APIRouter,
+    path: str,
+    locate: Callable[..., Awaitable[Located]],
+    routes: dict[str, tuple[str, str]],
+) -> None:
+    """Add `GET <path>/<file>` to `router` for each file of `routes` (file -> route name and
+    description); `locate` is the dependency that finds the task."""
+    for file, (name, description) in routes.items():
+        router.add_api_route(
+            f"{path}/{file}",
+            _file_endpoint(file, locate),
+            methods=["GET"],
+            name=name,
+            description=description,
+            response_class=Response,
+            responses=_RESPONSES[file],
+        )
+
+
+def _file_endpoint(
+    file: str, locate: Callable[..., Awaitable[Located]]
+) -> Callable[..., Awaitable[Response]]:
+    async def download(
+        services: ServicesDep, located: Annotated[Located, Depends(locate)]
+    ) -> Response:
+        record, saved_as = located
+        return await file_response(services, record, file, saved_as=saved_as)
+
+    return download
 
 
 async def file_response(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...domain import downloads, sharing
 from ...domain.results import load_result
 from ..deps import CallerDep, ServicesDep
-from ..downloads import JSONL, MP4, PNG, disposition, file_response, json_file
+from ..downloads import Located, add_file_routes, disposition, json_file
 from ..links import share_urls, shared_links, with_links
 from ..schemas import TaskView
 
@@ -79,32 +79,28 @@ async def get_shared_result(token: str, services: ServicesDep) -> Response:
     return json_file(result, record.public_id)
 
 
-@router.get("/shared/{token}/masks.png", response_class=Response, responses=PNG)
-async def get_shared_masks(token: str, services: ServicesDep) -> Response:
-    """The shared result's masks, one colour per object."""
+async def _locate(token: str, services: ServicesDep) -> Located:
     record = await sharing.open_shared(services, token)
-    return await file_response(services, record, "masks.png", saved_as=record.public_id)
+    return record, record.public_id
 
 
-@router.get("/shared/{token}/overlay.png", response_class=Response, responses=PNG)
-async def get_shared_overlay(token: str, services: ServicesDep) -> Response:
-    """The shared result drawn over its image."""
-    record = await sharing.open_shared(services, token)
-    return await file_response(services, record, "overlay.png", saved_as=record.public_id)
-
-
-@router.get("/shared/{token}/result.jsonl", response_class=Response, responses=JSONL)
-async def get_shared_result_lines(token: str, services: ServicesDep) -> Response:
-    """The shared video task's results, one JSON line per processed frame."""
-    record = await sharing.open_shared(services, token)
-    return await file_response(services, record, "result.jsonl", saved_as=record.public_id)
-
-
-@router.get("/shared/{token}/overlay.mp4", response_class=Response, responses=MP4)
-async def get_shared_overlay_video(token: str, services: ServicesDep) -> Response:
-    """The shared video task's video with each object's mask in its colour."""
-    record = await sharing.open_shared(services, token)
-    return await file_response(services, record, "overlay.mp4", saved_as=record.public_id)
+add_file_routes(
+    router,
+    "/shared/{token}",
+    _locate,
+    {
+        "masks.png": ("get_shared_masks", "The shared result's masks, one colour per object."),
+        "overlay.png": ("get_shared_overlay", "The shared result drawn over its image."),
+        "result.jsonl": (
+            "get_shared_result_lines",
+            "The shared video task's results, one JSON line per processed frame.",
+        ),
+        "overlay.mp4": (
+            "get_shared_overlay_video",
+            "The shared video task's video with each object's mask in its colour.",
+        ),
+    },
+)
 
 
 @router.get("/shared/{token}/image", response_class=Response)

@@ -9,7 +9,7 @@ from ...domain import downloads, jobs
 from ...domain.results import load_result
 from ...tasks.base import TaskStatus
 from ..deps import CallerDep, ServicesDep
-from ..downloads import JSONL, MP4, PNG, disposition, file_response, json_file
+from ..downloads import Located, add_file_routes, disposition, json_file
 from ..inputs import read_segment_input
 from ..links import task_links
 from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView
@@ -79,35 +79,31 @@ async def download_result(task_id: str, services: ServicesDep, caller: CallerDep
     return json_file({"task_id": record.public_id, **result, "links": links}, task_id)
 
 
-@router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=PNG)
-async def download_masks(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """Every object's mask in its own colour on a transparent background."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return await file_response(services, record, "masks.png", saved_as=task_id)
+async def _locate(task_id: str, services: ServicesDep, caller: CallerDep) -> Located:
+    return await jobs.get(services, task_id, owner=caller.visible_owner), task_id
 
 
-@router.get("/tasks/{task_id}/overlay.png", response_class=Response, responses=PNG)
-async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """The image with coloured, outlined, labelled masks."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return await file_response(services, record, "overlay.png", saved_as=task_id)
-
-
-@router.get("/tasks/{task_id}/result.jsonl", response_class=Response, responses=JSONL)
-async def download_result_lines(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """A video task's results: one line per frame, `{"frame", "time_s", "objects"}`, each object
-    with its id (the same on every frame), score, bbox and COCO RLE mask."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return await file_response(services, record, "result.jsonl", saved_as=task_id)
-
-
-@router.get("/tasks/{task_id}/overlay.mp4", response_class=Response, responses=MP4)
-async def download_overlay_video(
-    task_id: str, services: ServicesDep, caller: CallerDep
-) -> Response:
-    """A video task's video with each object's mask in its colour, labelled `id score`."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return await file_response(services, record, "overlay.mp4", saved_as=task_id)
+add_file_routes(
+    router,
+    "/tasks/{task_id}",
+    _locate,
+    {
+        "masks.png": (
+            "download_masks",
+            "Every object's mask in its own colour on a transparent background.",
+        ),
+        "overlay.png": ("download_overlay", "The image with coloured, outlined, labelled masks."),
+        "result.jsonl": (
+            "download_result_lines",
+            'A video task\'s results: one line per frame, `{"frame", "time_s", "objects"}`, each '
+            "object\nwith its id (the same on every frame), score, bbox and COCO RLE mask.",
+        ),
+        "overlay.mp4": (
+            "download_overlay_video",
+            "A video task's video with each object's mask in its colour, labelled `id score`.",
+        ),
+    },
+)
 
 
 @router.get("/tasks/{task_id}/input", response_class=Response)
