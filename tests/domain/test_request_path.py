@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sam3_service.domain import jobs, keys, segment
-from sam3_service.domain.results import load_result
 from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
+from sam3_service.domain.results import load_result
 from sam3_service.domain.services import Services
 from sam3_service.errors import BackendUnavailable, NotFound
 from sam3_service.media import DecodedImage, decode_image
