@@ -1,6 +1,8 @@
-"""Download responses, shared by a task's routes and its share link's routes."""
+"""Download responses, shared by a task's routes and its share link's routes.
 
-from __future__ import annotations
+No `from __future__ import annotations`: FastAPI reads the endpoint's dependency on `locate`
+from its annotations, which must be objects, not names of a closure's variables.
+"""
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any

@@ -63,21 +63,28 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, record: TaskRecord, result: dict[str, Any] | None = None) -> TaskView:
+        """The view of `record`, with its result as served."""
         return cls(
             task_id=record.public_id,
-            kind=record.kind,
-            status=record.status,
-            progress=record.progress,
-            created_at=record.created_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            model_version=record.model_version,
-            timings_ms=record.timings_ms,
-            error=record.error,
+            **{name: getattr(record, name) for name in _RECORD_FIELDS},
             links=task_links(record.public_id, record.kind),
             frames=FrameProgress.of(record),
             result=None if result is None else with_links(record, result),
         )
+
+
+# What a view shows of its record as it is.
+_RECORD_FIELDS = (
+    "kind",
+    "status",
+    "progress",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "model_version",
+    "timings_ms",
+    "error",
+)
 
 
 class TaskList(BaseModel):
