@@ -19,6 +19,8 @@ Sam3Error
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Sam3Error(Exception):
     """Base of every error this service raises on purpose."""
@@ -29,6 +31,10 @@ class Sam3Error(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        """What a task record keeps of the error it ended with (see `error_from_json`)."""
+        return {"code": self.code, "message": self.message}
 
 
 class InvalidInput(Sam3Error):
@@ -97,3 +103,25 @@ class ConfigError(Sam3Error):
 
 # Faults that may pass by themselves: a queue that retries (Celery) runs such a job again later.
 TRANSIENT_ERRORS: tuple[type[Sam3Error], ...] = (Busy, ModelNotReady, BackendUnavailable)
+
+
+def error_from_json(error: dict[str, Any]) -> Sam3Error:
+    """The error a task ended with (`Sam3Error.to_json`), as the kind it was raised as, so that
+    the synchronous path raises it again; codes a task cannot end with read as Sam3Error."""
+    exc_type = _TASK_ERRORS.get(error.get("code", ""), Sam3Error)
+    return exc_type(error.get("message", "the task failed"))
+
+
+# The errors a task can end with, by code: those whose constructor takes the message alone.
+_TASK_ERRORS: dict[str, type[Sam3Error]] = {
+    exc.code: exc
+    for exc in (
+        InvalidInput,
+        UnsupportedMedia,
+        TooLarge,
+        NotFound,
+        Busy,
+        ModelNotReady,
+        BackendUnavailable,
+    )
+}

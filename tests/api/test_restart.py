@@ -11,13 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sam3_service.api.app import create_app
-from sam3_service.domain import jobs, segment
+from sam3_service.domain import keys, submission
 from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
 from sam3_service.inference.base import Engine
 from sam3_service.media import decode_image
 from sam3_service.storage import open_blob_store
 from sam3_service.tasks import TaskRecord, TaskStatus, open_task_store
+from sam3_service.tasks.base import TaskKind
 from tests.helpers import make_settings, png_bytes, wait_ready
 from tests.video_helpers import make_mp4
 
@@ -28,13 +29,13 @@ async def leave_unfinished_tasks(settings) -> list[str]:
     blobs = open_blob_store(settings.resolved_storage_url)
     data = png_bytes(200, 150)
     decoded = decode_image(data)
-    await blobs.put(segment.image_key(decoded.sha256), data, "image/png")
+    await blobs.put(keys.image_key(decoded.sha256), data, "image/png")
     ids = []
     for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
         record = TaskRecord(
-            id=jobs.new_task_id(),
-            kind=jobs.IMAGE_KIND,
-            input_key=segment.image_key(decoded.sha256),
+            id=submission.new_task_id(),
+            kind=TaskKind.IMAGE,
+            input_key=keys.image_key(decoded.sha256),
             params=SegmentParams(points=[[50, 60]]).model_dump(mode="json"),
             status=status,
         )

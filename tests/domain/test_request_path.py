@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sam3_service.domain import jobs, segment
+from sam3_service.domain import jobs, keys, segment
 from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
+from sam3_service.domain.results import load_result
 from sam3_service.domain.services import Services
 from sam3_service.errors import BackendUnavailable, NotFound
 from sam3_service.media import DecodedImage, decode_image
@@ -50,7 +51,7 @@ async def test_a_new_image_is_decoded_once(services: Services, decodes: list[str
     assert len(decodes) == 1
     stored = await services.store.get(record.id)
     assert stored.status is TaskStatus.SUCCEEDED
-    assert await jobs.load_result(services, stored) == result  # the answer is the stored copy
+    assert await load_result(services.blobs, stored) == result  # the answer is the stored copy
     assert await services.blobs.exists(stored.input_key)  # kept for tasks run elsewhere
 
 
@@ -113,7 +114,7 @@ class NoImageWrites:
         self.inner = inner
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        if key.startswith(segment.IMAGE_PREFIX):
+        if key.startswith(keys.IMAGE_PREFIX):
             raise BackendUnavailable("S3 cannot be reached")
         await self.inner.put(key, data, content_type)
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..domain import video
+from ..domain import kinds
 from ..domain.params import SegmentParams
-from ..tasks.base import TaskRecord, TaskStatus
+from ..domain.video import VideoOptions
+from ..tasks.base import TaskKind, TaskRecord, TaskStatus
+from .links import Links, task_links, with_links
 
 
-class SegmentJson(SegmentParams, video.VideoOptions):
+class SegmentJson(SegmentParams, VideoOptions):
     """A JSON request: the image as base64, or the `image_id` (sha256) of an earlier upload.
     A video (base64 too) is accepted by `POST /v1/tasks`, with the video options."""
 
@@ -28,19 +30,6 @@ class SegmentJson(SegmentParams, video.VideoOptions):
     )
 
 
-class Links(BaseModel):
-    task: str
-    result_json: str
-    masks_png: str | None = Field(default=None, description="Image tasks.")
-    overlay_png: str | None = Field(default=None, description="Image tasks.")
-    result_jsonl: str | None = Field(
-        default=None, description="Video tasks: a JSON line per frame."
-    )
-    overlay_mp4: str | None = Field(
-        default=None, description="Video tasks: the video with the masks."
-    )
-
-
 class FrameProgress(BaseModel):
     """How far a video task got: frames tracked, of the frames it will track."""
 
@@ -49,7 +38,7 @@ class FrameProgress(BaseModel):
 
     @classmethod
     def of(cls, record: TaskRecord) -> FrameProgress | None:
-        progress = video.frame_progress(record)
+        progress = kinds.handler(record.kind).frames(record)
         return cls(**progress) if progress is not None else None
 
 
@@ -57,7 +46,7 @@ class TaskView(BaseModel):
     """A task as clients see it."""
 
     task_id: str
-    kind: str
+    kind: TaskKind
     status: TaskStatus
     progress: float
     created_at: datetime
@@ -74,37 +63,32 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, record: TaskRecord, result: dict[str, Any] | None = None) -> TaskView:
+        """The view of `record`, with its result as served."""
         return cls(
             task_id=record.public_id,
-            kind=record.kind,
-            status=record.status,
-            progress=record.progress,
-            created_at=record.created_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            model_version=record.model_version,
-            timings_ms=record.timings_ms,
-            error=record.error,
-            links=links_for(record.public_id, record.kind),
+            **{name: getattr(record, name) for name in _RECORD_FIELDS},
+            links=task_links(record.public_id, record.kind),
             frames=FrameProgress.of(record),
-            result=result,
+            result=None if result is None else with_links(record, result),
         )
+
+
+# What a view shows of its record as it is.
+_RECORD_FIELDS = (
+    "kind",
+    "status",
+    "progress",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "model_version",
+    "timings_ms",
+    "error",
+)
 
 
 class TaskList(BaseModel):
     tasks: list[TaskView]
-
-
-def links_for(task_id: str, kind: str = "image") -> Links:
-    if kind == video.VIDEO_KIND:
-        return Links(**video.links(task_id))
-    base = f"/v1/tasks/{task_id}"
-    return Links(
-        task=base,
-        result_json=f"{base}/result.json",
-        masks_png=f"{base}/masks.png",
-        overlay_png=f"{base}/overlay.png",
-    )
 
 
 class Health(BaseModel):

@@ -11,12 +11,10 @@ import time
 import numpy as np
 
 from ..media import DecodedImage, decode_mask
-from ..tasks.base import TaskRecord
-from . import segment
+from ..tasks.base import TaskKind, TaskRecord
+from . import keys, segment
 from .params import SegmentParams, TaskParams
 from .services import Services
-
-IMAGE_KIND = "image"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +47,12 @@ async def expected_record(
     else:
         sha256 = str(image_id)
         await segment.require_upload(services, sha256, owner=owner)
-    mask_key = None if mask_data is None else segment.mask_key(mask_data)
+    mask_key = None if mask_data is None else keys.mask_key(mask_data)
     stored = TaskParams(**dict(params), mask_key=mask_key)
     return TaskRecord(
         id=task_id,
-        kind=IMAGE_KIND,
-        input_key=segment.image_key(sha256),
+        kind=TaskKind.IMAGE,
+        input_key=keys.image_key(sha256),
         params=stored.model_dump(mode="json"),
         owner=owner,
     )
@@ -77,7 +75,7 @@ async def prepare(
     if data is not None:
         decoded = await segment.decode_upload(data, services.limits)
     else:
-        decoded = await segment.load_image(services, record.input_key.removeprefix("images/"))
+        decoded = await segment.load_image(services, keys.image_sha256(record.input_key))
     mask = None
     if mask_data is not None:
         mask = await asyncio.to_thread(

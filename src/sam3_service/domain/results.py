@@ -1,13 +1,16 @@
-"""Turning an engine's Segmentation into the result JSON, and rendering its pictures."""
+"""Result JSON: an image's, built from the engine's Segmentation and rendered; any task's,
+read back."""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ..errors import Conflict
 from ..inference.base import ModelInfo, Segmentation
 from ..media import (
     decode_rle,
@@ -18,6 +21,8 @@ from ..media import (
     mask_to_polygons,
     overlay_png,
 )
+from ..storage.base import BlobStore
+from ..tasks.base import TaskRecord, TaskStatus
 from .params import MaskFormat, SegmentParams
 
 RANDOM_MODEL_NOTICE = (
@@ -60,6 +65,13 @@ def build_result(
         text_found_nothing = params.prompt and not objects
         result["warning"] = RANDOM_MODEL_NOTICE + (RANDOM_TEXT_SCORES if text_found_nothing else "")
     return result
+
+
+async def load_result(blobs: BlobStore, record: TaskRecord) -> dict[str, Any]:
+    """The result JSON of a succeeded task. Raises NotFound or Conflict."""
+    if record.status is not TaskStatus.SUCCEEDED or record.result_key is None:
+        raise Conflict(f"task {record.public_id} is {record.status.value}; it has no result")
+    return json.loads(await blobs.get(record.result_key))
 
 
 def _object_json(

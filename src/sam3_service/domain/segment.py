@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 from typing import Any
 
@@ -13,40 +11,22 @@ import numpy as np
 from ..errors import InvalidInput, NotFound, TooLarge
 from ..inference.base import Engine, Thresholds
 from ..media import DecodedImage, decode_image, decode_mask
-from .params import SegmentParams, TaskParams, build_prompt
+from . import keys
+from .params import SegmentParams, TaskParams
 from .results import build_result
 from .services import Limits, Services
 
-IMAGE_PREFIX = "images/"
 # The owner of the public example pictures: every owner may name them by image_id.
 PUBLIC_OWNER = "examples"
 _NO_IMAGE = "no image with this image_id: upload the image again"
-MASK_PREFIX = "masks/"
-
-
-def image_key(sha256: str) -> str:
-    return f"{IMAGE_PREFIX}{sha256}"
-
-
-def result_key(task_id: str) -> str:
-    return f"results/{task_id}/result.json"
-
-
-def result_cache_key(
-    model_version: str, owner: str, image_sha256: str, identity: dict[str, Any]
-) -> str:
-    """Same model, same owner, same image bytes, same normalised prompt and options: same
-    result. Per owner, so that nobody learns (from a cached answer) what another one sent."""
-    blob = json.dumps([model_version, owner, image_sha256, identity], sort_keys=True)
-    return "result:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 async def feature_key(services: Services, owner: str, image_sha256: str) -> str:
-    """The engine's feature-cache key for an owner's image: per owner, for the same reason,
-    but shared for the public example pictures."""
+    """The engine's feature-cache key for an owner's image: per owner, but shared for the
+    public example pictures."""
     if await services.store.has_upload(PUBLIC_OWNER, image_sha256):
         owner = PUBLIC_OWNER
-    return hashlib.sha256(f"{owner}\0{image_sha256}".encode()).hexdigest()
+    return keys.feature_key(owner, image_sha256)
 
 
 async def decode_upload(data: bytes, limits: Limits) -> DecodedImage:
@@ -66,9 +46,9 @@ def check_size(data: bytes, limits: Limits) -> None:
 async def store_image(
     services: Services, data: bytes, decoded: DecodedImage, *, owner: str
 ) -> None:
-    """Keep a decoded upload under `images/<sha256>` (stored once per content), recording that
+    """Keep a decoded upload under its image key (stored once per content), recording that
     `owner` uploaded it."""
-    key = image_key(decoded.sha256)
+    key = keys.image_key(decoded.sha256)
     if not await services.blobs.exists(key):
         await services.blobs.put(key, data, f"image/{decoded.format}")
     await services.store.add_upload(owner, decoded.sha256)
@@ -86,20 +66,15 @@ async def require_upload(services: Services, sha256: str, *, owner: str) -> None
 async def load_image(services: Services, sha256: str) -> DecodedImage:
     """Decode a stored image (a task's input). Raises NotFound."""
     try:
-        data = await services.blobs.get(image_key(sha256))
+        data = await services.blobs.get(keys.image_key(sha256))
     except NotFound:
         raise NotFound(_NO_IMAGE) from None
     return await decode_upload(data, services.limits)
 
 
-def mask_key(data: bytes) -> str:
-    """The blob key of an input mask: its content's sha256."""
-    return MASK_PREFIX + hashlib.sha256(data).hexdigest()
-
-
 async def store_mask(services: Services, data: bytes) -> str:
     """Keep an input mask (checked against its image by the caller); returns its blob key."""
-    key = mask_key(data)
+    key = keys.mask_key(data)
     await services.blobs.put(key, data, "image/png")
     return key
 
@@ -121,13 +96,8 @@ def check_prompt(
     params: SegmentParams, decoded: DecodedImage, limits: Limits, *, has_mask: bool = False
 ) -> None:
     """Fail early, before any work is queued, on a prompt that does not fit the image."""
-    build_prompt(
-        params,
-        width=decoded.width,
-        height=decoded.height,
-        max_boxes=limits.max_boxes,
-        max_points=limits.max_points,
-        mask=True if has_mask else None,
+    limits.prompt(
+        params, width=decoded.width, height=decoded.height, mask=True if has_mask else None
     )
 
 
@@ -146,14 +116,7 @@ def segment_decoded(
 
     `feature_key` names the image in the engine's feature cache (`feature_key()`: per owner);
     None uses the image's sha256."""
-    prompt = build_prompt(
-        params,
-        width=decoded.width,
-        height=decoded.height,
-        max_boxes=limits.max_boxes,
-        max_points=limits.max_points,
-        mask=mask,
-    )
+    prompt = limits.prompt(params, width=decoded.width, height=decoded.height, mask=mask)
     segmentation = engine.segment(
         decoded.image, feature_key or decoded.sha256, prompt, params.thresholds(defaults)
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..auth.base import KeyStore, RateLimiter
 from ..cache.base import Cache, Notifier
-from ..inference.base import Thresholds
+from ..inference.base import Prompt, Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
 from ..tasks.base import ShareStore, TaskQueue, TaskStore
 from .models import ModelHost
+from .params import SegmentParams, build_prompt
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,17 @@ class Limits:
     max_video_bytes: int = 128 << 20
     video: VideoLimits = field(default_factory=VideoLimits)  # duration and resolution
     max_video_objects: int = 32
+
+    def prompt(self, params: SegmentParams, *, width: int, height: int, mask: Any = None) -> Prompt:
+        """The engine's prompt of `params` on a picture of this size. Raises InvalidInput."""
+        return build_prompt(
+            params,
+            width=width,
+            height=height,
+            max_boxes=self.max_boxes,
+            max_points=self.max_points,
+            mask=mask,
+        )
 
 
 @dataclass

@@ -22,6 +22,13 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
+class TaskKind(StrEnum):
+    """What a task works on; the values are stored, so they never change."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -31,7 +38,7 @@ class TaskRecord:
     """One asynchronous job. The store's copy is the truth; workers write its status."""
 
     id: str
-    kind: str  # "image" or "video"
+    kind: TaskKind
     input_key: str  # blob key of the uploaded media
     params: dict[str, Any]  # the prompt and options, JSON-ready
     owner: str = "anonymous"
@@ -46,6 +53,9 @@ class TaskRecord:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = TaskKind(self.kind)  # a store reads it back as text
 
     @property
     def public_id(self) -> str:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from ...domain import jobs
 from ..deps import CallerDep, ServicesDep
 from ..inputs import read_segment_input
-from ..schemas import SEGMENT_REQUEST_BODY, links_for
+from ..links import task_links
+from ..schemas import SEGMENT_REQUEST_BODY
 
 router = APIRouter(tags=["segment"])
 
@@ -22,5 +23,5 @@ async def segment(request: Request, services: ServicesDep, caller: CallerDep) ->
     segment_input = await read_segment_input(request, services.limits)
     record, result = await jobs.segment_now(services, **segment_input.submit_args(caller.owner))
     task_id = record.public_id
-    links = links_for(task_id).model_dump(exclude_none=True)
+    links = task_links(task_id, record.kind).model_dump(exclude_none=True)
     return {"task_id": task_id, **result, "links": links}

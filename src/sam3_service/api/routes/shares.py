@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...domain import downloads, sharing, video
+from ...domain import downloads, sharing
+from ...domain.results import load_result
 from ..deps import CallerDep, ServicesDep
-from ..schemas import Links, TaskView
-from .tasks import JSONL, MP4, PNG, disposition, json_file, png_file
+from ..downloads import Located, add_file_routes, disposition, json_file
+from ..links import share_urls, shared_links, with_links
+from ..schemas import TaskView
 
 router = APIRouter(tags=["share links"])
 
@@ -50,12 +52,8 @@ async def share_task(
     share = await sharing.create(
         services, task_id, owner=caller.visible_owner, key_id=caller.key_id, ttl_s=ttl_s
     )
-    return ShareLink(
-        token=share.token,
-        url=f"/?share={share.token}",
-        api_url=f"/v1/shared/{share.token}",
-        expires_at=share.expires_at,
-    )
+    url, api_url = share_urls(share.token)
+    return ShareLink(token=share.token, url=url, api_url=api_url, expires_at=share.expires_at)
 
 
 @router.delete("/tasks/{task_id}/share")
@@ -68,8 +66,8 @@ async def withdraw_shares(task_id: str, services: ServicesDep, caller: CallerDep
 async def get_shared(token: str, services: ServicesDep) -> TaskView:
     """The shared task with its result (read-only; no API key needed)."""
     record = await sharing.open_shared(services, token)
-    view = TaskView.of(record, await downloads.result_json(services, record))
-    view.links = _shared_links(token, record.kind)
+    view = TaskView.of(record, await load_result(services.blobs, record))
+    view.links = shared_links(token, record.kind)
     return view
 
 
@@ -77,64 +75,37 @@ async def get_shared(token: str, services: ServicesDep) -> TaskView:
 async def get_shared_result(token: str, services: ServicesDep) -> Response:
     """The shared result JSON."""
     record = await sharing.open_shared(services, token)
-    return json_file(await downloads.result_json(services, record), record.public_id)
+    result = with_links(record, await load_result(services.blobs, record))
+    return json_file(result, record.public_id)
 
 
-@router.get("/shared/{token}/masks.png", response_class=Response, responses=PNG)
-async def get_shared_masks(token: str, services: ServicesDep) -> Response:
-    """The shared result's masks, one colour per object."""
+async def _locate(token: str, services: ServicesDep) -> Located:
     record = await sharing.open_shared(services, token)
-    return png_file(await downloads.masks_png(services, record), record.public_id, "masks.png")
+    return record, record.public_id
 
 
-@router.get("/shared/{token}/overlay.png", response_class=Response, responses=PNG)
-async def get_shared_overlay(token: str, services: ServicesDep) -> Response:
-    """The shared result drawn over its image."""
-    record = await sharing.open_shared(services, token)
-    return png_file(await downloads.overlay_png(services, record), record.public_id, "overlay.png")
-
-
-@router.get("/shared/{token}/result.jsonl", response_class=Response, responses=JSONL)
-async def get_shared_result_lines(token: str, services: ServicesDep) -> Response:
-    """The shared video task's results, one JSON line per processed frame."""
-    record = await sharing.open_shared(services, token)
-    data = await downloads.result_jsonl(services, record)
-    return _file(data, "application/x-ndjson", record.public_id, "result.jsonl")
-
-
-@router.get("/shared/{token}/overlay.mp4", response_class=Response, responses=MP4)
-async def get_shared_overlay_video(token: str, services: ServicesDep) -> Response:
-    """The shared video task's video with each object's mask in its colour."""
-    record = await sharing.open_shared(services, token)
-    data = await downloads.overlay_mp4(services, record)
-    return _file(data, "video/mp4", record.public_id, "overlay.mp4")
+add_file_routes(
+    router,
+    "/shared/{token}",
+    _locate,
+    {
+        "masks.png": ("get_shared_masks", "The shared result's masks, one colour per object."),
+        "overlay.png": ("get_shared_overlay", "The shared result drawn over its image."),
+        "result.jsonl": (
+            "get_shared_result_lines",
+            "The shared video task's results, one JSON line per processed frame.",
+        ),
+        "overlay.mp4": (
+            "get_shared_overlay_video",
+            "The shared video task's video with each object's mask in its colour.",
+        ),
+    },
+)
 
 
 @router.get("/shared/{token}/image", response_class=Response)
 async def get_shared_image(token: str, services: ServicesDep) -> Response:
     """The shared task's input image."""
     record = await sharing.open_shared(services, token)
-    data, media_type = await downloads.input_image(services, record)
+    data, media_type = await downloads.input_file(services, record)
     return Response(data, media_type=media_type, headers=disposition(record.public_id, "input"))
-
-
-def _shared_links(token: str, kind: str) -> Links:
-    """The shared task's files, under the token: those its own links name."""
-    base = f"/v1/shared/{token}"
-    if kind == video.VIDEO_KIND:
-        return Links(
-            task=base,
-            result_json=f"{base}/result.json",
-            result_jsonl=f"{base}/result.jsonl",
-            overlay_mp4=f"{base}/overlay.mp4",
-        )
-    return Links(
-        task=base,
-        result_json=f"{base}/result.json",
-        masks_png=f"{base}/masks.png",
-        overlay_png=f"{base}/overlay.png",
-    )
-
-
-def _file(data: bytes, media_type: str, task_id: str, name: str) -> Response:
-    return Response(data, media_type=media_type, headers=disposition(task_id, name))

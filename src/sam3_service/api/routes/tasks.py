@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ...domain import downloads, jobs
+from ...domain.results import load_result
 from ...tasks.base import TaskStatus
 from ..deps import CallerDep, ServicesDep
+from ..downloads import Located, add_file_routes, disposition, json_file
 from ..inputs import read_segment_input
-from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView, links_for
+from ..links import task_links
+from ..schemas import SEGMENT_REQUEST_BODY, TaskList, TaskView
 
 router = APIRouter(tags=["tasks"])
 alias_router = APIRouter(tags=["tasks"])
-
-PNG: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}}, "description": "A PNG picture."}
-}
-JSONL: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per line."}
-}
-MP4: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"video/mp4": {}}, "description": "An H.264 MP4 video."}
-}
 
 
 @router.post("/tasks", status_code=202, openapi_extra=SEGMENT_REQUEST_BODY)
@@ -62,7 +53,7 @@ async def get_task(
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
     result = None
     if include_result and record.status is TaskStatus.SUCCEEDED:
-        result = await jobs.load_result(services, record)
+        result = await load_result(services.blobs, record)
     return TaskView.of(record, result)
 
 
@@ -83,62 +74,42 @@ async def download_result(task_id: str, services: ServicesDep, caller: CallerDep
     """The result JSON (COCO RLE masks) as a file, with the task's id and links, as
     `POST /v1/segment` answers it."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    result = await downloads.result_json(services, record)
-    links = links_for(record.public_id, record.kind).model_dump(exclude_none=True)
+    result = await load_result(services.blobs, record)
+    links = task_links(record.public_id, record.kind).model_dump(exclude_none=True)
     return json_file({"task_id": record.public_id, **result, "links": links}, task_id)
 
 
-@router.get("/tasks/{task_id}/masks.png", response_class=Response, responses=PNG)
-async def download_masks(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """Every object's mask in its own colour on a transparent background."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return png_file(await downloads.masks_png(services, record), task_id, "masks.png")
+async def _locate(task_id: str, services: ServicesDep, caller: CallerDep) -> Located:
+    return await jobs.get(services, task_id, owner=caller.visible_owner), task_id
 
 
-@router.get("/tasks/{task_id}/overlay.png", response_class=Response, responses=PNG)
-async def download_overlay(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """The image with coloured, outlined, labelled masks."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    return png_file(await downloads.overlay_png(services, record), task_id, "overlay.png")
-
-
-@router.get("/tasks/{task_id}/result.jsonl", response_class=Response, responses=JSONL)
-async def download_result_lines(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
-    """A video task's results: one line per frame, `{"frame", "time_s", "objects"}`, each object
-    with its id (the same on every frame), score, bbox and COCO RLE mask."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    data = await downloads.result_jsonl(services, record)
-    headers = disposition(task_id, "result.jsonl")
-    return Response(data, media_type="application/x-ndjson", headers=headers)
-
-
-@router.get("/tasks/{task_id}/overlay.mp4", response_class=Response, responses=MP4)
-async def download_overlay_video(
-    task_id: str, services: ServicesDep, caller: CallerDep
-) -> Response:
-    """A video task's video with each object's mask in its colour, labelled `id score`."""
-    record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    data = await downloads.overlay_mp4(services, record)
-    return Response(data, media_type="video/mp4", headers=disposition(task_id, "overlay.mp4"))
+add_file_routes(
+    router,
+    "/tasks/{task_id}",
+    _locate,
+    {
+        "masks.png": (
+            "download_masks",
+            "Every object's mask in its own colour on a transparent background.",
+        ),
+        "overlay.png": ("download_overlay", "The image with coloured, outlined, labelled masks."),
+        "result.jsonl": (
+            "download_result_lines",
+            'A video task\'s results: one line per frame, `{"frame", "time_s", "objects"}`, each '
+            "object\nwith its id (the same on every frame), score, bbox and COCO RLE mask.",
+        ),
+        "overlay.mp4": (
+            "download_overlay_video",
+            "A video task's video with each object's mask in its colour, labelled `id score`.",
+        ),
+    },
+)
 
 
 @router.get("/tasks/{task_id}/input", response_class=Response)
 async def download_input(task_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     """The uploaded image or video, as it was received."""
     record = await jobs.get(services, task_id, owner=caller.visible_owner)
-    data, media_type = await downloads.input_image(services, record)
+    data, media_type = await downloads.input_file(services, record)
     headers = {"Cache-Control": "private, max-age=86400", **disposition(task_id, "input")}
     return Response(data, media_type=media_type, headers=headers)
-
-
-def json_file(result: dict[str, Any], task_id: str) -> Response:
-    return JSONResponse(result, headers=disposition(task_id, "result.json"))
-
-
-def png_file(png: bytes, task_id: str, name: str) -> Response:
-    return Response(png, media_type="image/png", headers=disposition(task_id, name))
-
-
-def disposition(task_id: str, name: str) -> dict[str, str]:
-    """Downloads are saved, never shown in the service's origin."""
-    return {"Content-Disposition": f'attachment; filename="{task_id}-{name}"'}

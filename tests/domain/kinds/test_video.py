@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sam3_service.domain import jobs, video
+from sam3_service.domain import jobs, keys, kinds, video
 from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
 from sam3_service.domain.services import Limits, Services
@@ -19,7 +19,7 @@ from sam3_service.errors import InvalidInput, TaskCancelled, TooLarge
 from sam3_service.inference import Thresholds, VideoSession
 from sam3_service.media import VideoInfo
 from sam3_service.runtime import open_services
-from sam3_service.tasks.base import TaskStatus
+from sam3_service.tasks.base import TaskKind, TaskStatus
 from tests.helpers import make_settings, png_bytes
 from tests.video_helpers import check_jsonl_frames, decode_frames, make_mp4, read_jsonl
 
@@ -126,13 +126,16 @@ async def test_progress_rises_to_the_end_and_the_files_are_stored(
     record = await services.store.get(task_id)
     assert record.status is TaskStatus.SUCCEEDED, record.error
     assert written == [0.4167, 0.8333, 0.99, 1.0]  # every 5 frames, then done
-    assert video.frame_progress(record) == {"done": 12, "total": 12}
+    assert kinds.handler(TaskKind.VIDEO).frames(record) == {"done": 12, "total": 12}
     summary = json.loads(await services.blobs.get(str(record.result_key)))
-    assert summary["frames_processed"] == 12 and summary["links"] == video.links(task_id)
-    lines = read_jsonl(await services.blobs.get(video.jsonl_key(task_id)))
+    assert summary["frames_processed"] == 12 and "links" not in summary  # the API adds them
+    lines = read_jsonl(await services.blobs.get(keys.task_file_key(task_id, "result.jsonl")))
     assert [line["frame"] for line in lines] == list(range(12))
     check_jsonl_frames(lines, width=96, height=72)
-    assert len(decode_frames(await services.blobs.get(video.overlay_key(task_id)))) == 12
+    assert (
+        len(decode_frames(await services.blobs.get(keys.task_file_key(task_id, "overlay.mp4"))))
+        == 12
+    )
     assert len(sessions) == 1 and sessions[0]._state is None  # released
 
 
@@ -152,7 +155,7 @@ async def test_a_cancelled_task_stops_within_a_few_frames(
     assert record.status is TaskStatus.CANCELLED and record.result_key is None
     assert sessions[0]._pushed - frames_at_cancel <= 5 < 60 - frames_at_cancel
     assert sessions[0]._state is None
-    assert not await services.blobs.exists(video.jsonl_key(task_id))
+    assert not await services.blobs.exists(keys.task_file_key(task_id, "result.jsonl"))
 
 
 async def test_a_rerun_after_a_crash_midway_starts_over_and_finishes_cleanly(
@@ -160,7 +163,9 @@ async def test_a_rerun_after_a_crash_midway_starts_over_and_finishes_cleanly(
 ) -> None:
     clicks = SegmentParams(points=[[20, 20]])
     task_id = await submit(services, make_mp4(24, 64, 48), clicks)
-    await services.blobs.put(video.jsonl_key(task_id), b"stale", "application/x-ndjson")
+    await services.blobs.put(
+        keys.task_file_key(task_id, "result.jsonl"), b"stale", "application/x-ndjson"
+    )
     crashed = asyncio.create_task(jobs.run(services, task_id))
     while (await services.store.get(task_id)).progress < 0.3:
         await asyncio.sleep(0.01)
@@ -173,10 +178,13 @@ async def test_a_rerun_after_a_crash_midway_starts_over_and_finishes_cleanly(
 
     record = await services.store.get(task_id)
     assert record.status is TaskStatus.SUCCEEDED and record.attempts == 2
-    lines = read_jsonl(await services.blobs.get(video.jsonl_key(task_id)))
+    lines = read_jsonl(await services.blobs.get(keys.task_file_key(task_id, "result.jsonl")))
     assert [line["frame"] for line in lines] == list(range(24))
     check_jsonl_frames(lines, width=64, height=48)
-    assert len(decode_frames(await services.blobs.get(video.overlay_key(task_id)))) == 24
+    assert (
+        len(decode_frames(await services.blobs.get(keys.task_file_key(task_id, "overlay.mp4"))))
+        == 24
+    )
     assert [session._state for session in sessions] == [None, None]
 
 

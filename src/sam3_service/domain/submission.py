@@ -1,0 +1,69 @@
+"""Submitting a task: check and store its input, then record and queue it once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Sam3Error
+from ..tasks.base import TaskRecord, TaskStatus, utcnow
+from . import inflight, kinds, running
+from .kinds import TaskRequest
+from .services import Services
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A submitted request's task; `created` is False when it joined one in flight.
+    `prepared`: the decoded input of a task it created to run (None if it needs no run)."""
+
+    record: TaskRecord
+    created: bool
+    prepared: Any = None
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def submit(services: Services, *, enqueue: bool = True, **request: Any) -> TaskRecord:
+    """Check and store the input, then record and queue a task (`request`: `TaskRequest`'s fields).
+
+    Bad input fails here, before anything is queued. A known result (same model, image and
+    prompt) completes the task at once. Submitting an existing `task_id` returns that task, and
+    so does the same request (same owner, image and prompt) while an earlier one is in flight.
+    A `task_id` is the owner's own name for the task: another owner's same id is another task.
+    Uploaded videos become video tasks (`video_options` applies to them only).
+    """
+    return (await admit(services, TaskRequest(**request), enqueue=enqueue)).record
+
+
+async def admit(
+    services: Services, request: TaskRequest, *, enqueue: bool = True, defer_store: bool = False
+) -> Admitted:
+    """`submit`, saying also whether the task was created and what its input decoded to.
+
+    `defer_store`: leave a new upload for the caller's `run` to store (the inline path)."""
+    handler = kinds.handler(kinds.kind_of(request))
+    record = await handler.intake(services, request, new_task_id())
+    record.client_id = request.task_id
+    prepared = None
+    cached_key = await handler.cached_result(services, record)  # before decoding anything
+    if cached_key is not None:
+        record.status, record.progress, record.result_key = TaskStatus.SUCCEEDED, 1.0, cached_key
+        record.finished_at = utcnow()
+    else:
+        prepared = await handler.prepare(services, record, request, defer_store=defer_store)
+        if request.task_id is None:  # a caller's own task_id is its idempotency key already
+            joined = await inflight.join(services, record)
+            if joined is not None:
+                return Admitted(joined, created=False)
+    record, created = await services.store.create(record)
+    if created and enqueue and record.status is TaskStatus.QUEUED:
+        try:
+            await services.queue.enqueue(record.id)
+        except Sam3Error as exc:
+            await running.finish(services, record, TaskStatus.FAILED, error=exc.to_json())
+            raise
+    return Admitted(record, created, prepared if created else None)
