@@ -60,15 +60,9 @@ class NotifyingTaskStore:
             await self.notifier.notify(NOTICE_PREFIX + task_id)
         return record
 
-    async def list(
-        self,
-        *,
-        owner: str | None = None,
-        statuses: set[TaskStatus] | None = None,
-        limit: int = 50,
-    ) -> list[TaskRecord]:
+    async def list(self, **query: Any) -> list[TaskRecord]:
         """The newest records first (see TaskStore.list)."""
-        return await self.inner.list(owner=owner, statuses=statuses, limit=limit)
+        return await self.inner.list(**query)
 
     async def aclose(self) -> None:
         """Release the store's connections."""
