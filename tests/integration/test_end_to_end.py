@@ -36,7 +36,12 @@ def test_ready_follows_the_workers_state(stack: Stack, api: TestClient) -> None:
     body = api.get("/ready").json()
     assert body["status"] == "ready", body
     assert body["model"]["random"] is True
-    assert body["checks"] == {"task_store": "ok", "blob_store": "ok", "task_queue": "ok"}
+    assert body["checks"] == {
+        "task_store": "ok",
+        "blob_store": "ok",
+        "task_queue": "ok",
+        "cache": "ok",
+    }
 
 
 def test_a_task_goes_through_the_queue_to_a_worker_and_back(stack: Stack, api: TestClient) -> None:
