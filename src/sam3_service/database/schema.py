@@ -7,17 +7,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = [
-    "api_keys",
-    "metadata",
-    "model_events",
-    "model_routing",
-    "model_versions",
-    "shares",
-    "tasks",
-    "uploads",
-]
-
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
     """Aware datetimes, stored as UTC (SQLite keeps no offset, so we add it back when reading)."""
