@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,15 +88,6 @@ async def test_invalid_keys_raise_invalid_input(store: BlobStore, key: str) -> N
         await store.put(key, b"x", "text/plain")
     with pytest.raises(InvalidInput):
         await store.get(key)
-
-
-async def test_share_url_is_none_or_serves_the_bytes(store: BlobStore) -> None:
-    await store.put("shared/pic.png", b"pixels", "image/png")
-    url = await store.share_url("shared/pic.png", 60)
-    if url is not None:
-        with await asyncio.to_thread(urllib.request.urlopen, url, timeout=5) as response:
-            assert response.read() == b"pixels"
-            assert response.headers["Content-Type"] == "image/png"
 
 
 async def test_keys_lists_every_key_and_content_types_are_kept(store: BlobStore) -> None:

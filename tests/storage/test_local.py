@@ -72,11 +72,6 @@ async def test_a_key_inside_another_key_is_invalid(store: LocalBlobStore) -> Non
     assert await store.get("c/d") == b"nested"
 
 
-async def test_share_url_is_none(store: LocalBlobStore) -> None:
-    await store.put("k", b"v", "text/plain")
-    assert await store.share_url("k", 60) is None
-
-
 @pytest.mark.parametrize("url", ["file:///srv/blobs", "file://localhost/srv/blobs"])
 def test_file_urls_open_a_local_store(url: str) -> None:
     store = open_blob_store(url)

@@ -32,10 +32,6 @@ class BlobStore(Protocol):
         """Remove `key`; a missing key is not an error."""
         ...
 
-    async def share_url(self, key: str, expires_s: int) -> str | None:
-        """A URL anyone can GET `key` from for `expires_s` seconds; None if the store has none."""
-        ...
-
     async def aclose(self) -> None:
         """Release connections."""
         ...

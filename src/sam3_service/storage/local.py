@@ -56,11 +56,6 @@ class LocalBlobStore:
         path = self._path(key)
         await asyncio.to_thread(_unlink_blob, path)
 
-    async def share_url(self, key: str, expires_s: int) -> str | None:
-        """None: files have no public URL, the API signs its own links to them."""
-        check_key(key)
-        return None
-
     async def aclose(self) -> None:
         """Nothing to release."""
 

@@ -105,18 +105,6 @@ class S3BlobStore:
                 self._client.delete_object, Bucket=self.bucket, Key=self._name(key)
             )
 
-    async def share_url(self, key: str, expires_s: int) -> str | None:
-        """A presigned GET URL for `key`, valid `expires_s` seconds (whether or not it exists)."""
-        sign = functools.partial(
-            self._client.generate_presigned_url,
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._name(key)},
-            ExpiresIn=expires_s,
-        )
-        with _map_errors(key):
-            url: str = await asyncio.to_thread(sign)
-        return url
-
     async def aclose(self) -> None:
         """Close the client's HTTP connections."""
         self._client.close()
