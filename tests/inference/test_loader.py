@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def test_version_changes_with_the_weights(tiny_model_dir: Path, tmp_path: Path) 
     with (copy / "model.safetensors").open("ab") as weights:
         weights.write(b"\0")
     assert resolve_model(str(copy), tmp_path).version != before
+
+
+def test_equal_weights_are_equal_versions_wherever_they_lie(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    copy = Path(shutil.copytree(tiny_model_dir, tmp_path / "copy"))
+    for path in copy.iterdir():
+        os.utime(path, (1, 1))  # another machine's copy: other modification times
+    assert resolve_model(str(copy), tmp_path).version == (
+        resolve_model(str(tiny_model_dir), tmp_path).version
+    )
 
 
 def test_real_checkpoint_is_not_random(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +12,10 @@ from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
 from ..errors import ConfigError
 from ..settings import TINY_RANDOM
+from .checksum import model_version
 from .sam3 import Sam3Engine
 from .threads import apply_torch_threads
-from .tiny import MARKER_FILE, build_tiny_model, read_marker
+from .tiny import build_tiny_model, read_marker
 from .weights import load_weights
 
 __all__ = ["ModelSource", "load_engine", "resolve_model"]
@@ -30,7 +30,7 @@ class ModelSource:
 
     path: Path
     name: str
-    version: str  # the Hub snapshot's commit, or a hash of the folder's files
+    version: str  # the Hub snapshot's commit, or the checksum of the folder's content
     random: bool
 
 
@@ -89,7 +89,7 @@ def _local_source(folder: Path, *, name: str, version: str | None = None) -> Mod
     return ModelSource(
         path=folder.resolve(),
         name=name,
-        version=version or _files_digest(folder, weights),
+        version=version or model_version(folder),
         random=bool(marker and marker.get("random")),
     )
 
@@ -101,17 +101,6 @@ def _cached_hub_source(repo_id: str, cache_dir: Path | None) -> ModelSource:
         raise _not_found(repo_id, f"{repo_id} is not in the local Hugging Face cache") from exc
     folder = Path(str(snapshot))
     return _local_source(folder, name=repo_id, version=folder.name[:12])
-
-
-def _files_digest(folder: Path, weights: list[Path]) -> str:
-    """A short hash of config.json, the random-build marker and the weights' names, sizes
-    and modification times: it changes whenever the checkpoint does."""
-    digest = hashlib.sha256((folder / "config.json").read_bytes())
-    for path in [folder / MARKER_FILE, *weights]:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:12]
 
 
 def _not_found(spec: str, reason: str) -> ConfigError:
