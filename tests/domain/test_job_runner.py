@@ -4,29 +4,14 @@ not retry), and tasks an earlier process left unfinished are listed back in `que
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from sam3_service.domain import jobs
 from sam3_service.domain.job_runner import JobRunner
-from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
 from sam3_service.domain.services import Services
-from sam3_service.runtime import open_services
 from sam3_service.tasks import TaskRecord, TaskStatus
 from tests.domain.test_jobs import UnreachableBlobs
-from tests.helpers import make_settings, png_bytes
-
-
-@pytest.fixture
-async def services(
-    tiny_model_dir: Path, tmp_path: Path, shared_host: ModelHost
-) -> AsyncIterator[Services]:
-    """Embedded backends, queue and the loaded tiny model."""
-    async with open_services(make_settings(tiny_model_dir, tmp_path), models=shared_host) as opened:
-        yield opened
+from tests.helpers import png_bytes
 
 
 async def finished(services: Services, task_id: str) -> TaskRecord:

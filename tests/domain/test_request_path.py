@@ -3,33 +3,19 @@ request answered before, and never another owner's answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from sam3_service.domain import jobs, keys, segment
-from sam3_service.domain.models import ModelHost
 from sam3_service.domain.params import SegmentParams
 from sam3_service.domain.results import load_result
 from sam3_service.domain.services import Services
 from sam3_service.errors import BackendUnavailable, NotFound
 from sam3_service.media import DecodedImage, decode_image
-from sam3_service.runtime import open_services
 from sam3_service.storage import BlobStore
 from sam3_service.tasks import TaskStatus
-from tests.helpers import make_settings, png_bytes
+from tests.helpers import png_bytes
 
 CAT = SegmentParams(prompt="cat", score_threshold=0.0)
-
-
-@pytest.fixture
-async def services(
-    tiny_model_dir: Path, tmp_path: Path, shared_host: ModelHost
-) -> AsyncIterator[Services]:
-    """Embedded backends and the loaded tiny model: the inline path."""
-    async with open_services(make_settings(tiny_model_dir, tmp_path), models=shared_host) as opened:
-        yield opened
 
 
 @pytest.fixture
