@@ -3,6 +3,7 @@ sends no referrer (a share link's token is in the page's URL); no answer is cont
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
@@ -33,7 +34,7 @@ HEADERS = {
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
-class HeadersMiddleware:
+class HeadersMiddleware(ABC):
     """An ASGI middleware that edits the headers of every HTTP answer: `prepare` returns the
     edit for one request, and `forward` passes the request on (override to wrap it)."""
 
@@ -53,8 +54,9 @@ class HeadersMiddleware:
 
         await self.forward(scope, receive, send_edited)
 
+    @abstractmethod
     def prepare(self, scope: Scope) -> Callable[[MutableHeaders], None]:
-        raise NotImplementedError
+        """The edit to make to this request's answer headers."""
 
     async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
