@@ -37,6 +37,7 @@ from ..domain.services import Services
 from ..errors import Sam3Error
 from ..inference.nvml import GpuCollector
 from .deps import ServicesDep
+from .hub_metrics import hub_families
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # Route labels besides templates: a mounted app (the web page's files) answered, or nothing
@@ -174,6 +175,7 @@ async def _state_families(services: Services) -> list[Metric]:
             )
         )
     families.extend(await _model_families(services))
+    families.extend(hub_families(services.observer, services.shadow))
     return families
 
 

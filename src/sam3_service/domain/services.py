@@ -11,8 +11,10 @@ from ..inference.base import Prompt, Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
 from ..tasks.base import ShareStore, TaskQueue, TaskStore
+from .canary import CanaryWatch
 from .models import ModelHost
 from .params import SegmentParams, build_prompt
+from .shadow import ShadowRunner
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,5 @@ class Services:
     limiter: RateLimiter | None = None  # counts each API key's requests
     notifier: Notifier | None = None  # wakes synchronous requests when their task finishes
     wait_poll_s: float = 1.0  # how often such a request reads its task anyway
+    observer: CanaryWatch | None = None  # rolls a canary back when it does worse
+    shadow: ShadowRunner | None = None  # runs shadow versions and compares their results
