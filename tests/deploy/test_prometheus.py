@@ -3,6 +3,7 @@ their unit tests; every metric that an alert or a panel reads is one the service
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sam3_service.api.app import create_app
+from sam3_service.api.hub_metrics import hub_families
 from sam3_service.domain.models import ModelHost
+from sam3_service.hub import open_model_registry
 from sam3_service.inference.base import EngineStats
 from sam3_service.inference.nvml import GPU_METRICS
 from sam3_service.tasks.base import TaskRecord
@@ -28,6 +31,7 @@ from tests.deploy.files import (
     settings_from,
 )
 from tests.helpers import make_settings
+from tests.hub_traffic import watched_traffic
 
 PROMETHEUS = DEPLOY / "prometheus"
 # Read by alerts or panels, served by others than the service.
@@ -50,6 +54,25 @@ def served_metrics(
     yield {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
+
+
+@pytest.fixture(scope="module")
+def hub_metrics(
+    tiny_model_dir: Path, shared_host: ModelHost, tmp_path_factory: pytest.TempPathFactory
+) -> set[str]:
+    """The sample names of the model hub's metrics once a canary was rolled back and a shadow
+    version compared (a replica serves them only then)."""
+
+    async def watched() -> set[str]:
+        url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.db'}"
+        registry = await open_model_registry(url)
+        try:
+            watch, shadow = await watched_traffic(registry, shared_host, tiny_model_dir)
+        finally:
+            await registry.aclose()
+        return {sample.name for family in hub_families(watch, shadow) for sample in family.samples}
+
+    return asyncio.run(watched())
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -95,6 +118,8 @@ def test_the_alerts_cover_what_operators_watch() -> None:
         "Sam3QueueBacklog",
         "Sam3ModelNotReady",
         "Sam3CacheFailures",
+        "Sam3ModelRolledBack",
+        "Sam3ShadowDisagrees",
     } <= names
     assert all(rule["labels"]["severity"] in ("warning", "critical") for rule in alert_rules())
 
@@ -110,10 +135,12 @@ def worker_metrics() -> set[str]:
     return names | set(GPU_METRICS)
 
 
-def test_alerts_and_panels_read_metrics_that_exist(served_metrics: set[str]) -> None:
+def test_alerts_and_panels_read_metrics_that_exist(
+    served_metrics: set[str], hub_metrics: set[str]
+) -> None:
     expressions = [rule["expr"] for rule in alert_rules()] + dashboard_expressions()
     read = set().union(*map(promql_metric_names, expressions))
-    served = served_metrics | worker_metrics()
+    served = served_metrics | hub_metrics | worker_metrics()
     unknown = read - served - set(EXPORTED_ELSEWHERE)
     assert unknown == set(), f"no such metric in the service's /metrics: {sorted(unknown)}"
     assert {name for name in read if name.startswith("sam3_")} <= served
