@@ -45,3 +45,13 @@ def test_the_window_must_hold_the_minimum() -> None:
 def test_rules_that_cannot_judge_are_refused(variables: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         settings(**variables)
+
+
+def test_shadow_traffic_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = settings()
+    assert (made.shadow_max_in_flight, made.shadow_min_iou) == (2, 0.5)
+    monkeypatch.setenv("SAM3_SHADOW_MAX_IN_FLIGHT", "0")
+    assert Settings(_env_file=None).shadow_max_in_flight == 0  # type: ignore[call-arg]
+    for wrong in ({"shadow_max_in_flight": "-1"}, {"shadow_min_iou": "0"}):
+        with pytest.raises(ValidationError):
+            settings(**wrong)

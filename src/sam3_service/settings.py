@@ -188,6 +188,20 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
 
+    # Model hub: shadow traffic, compared with the served results
+    shadow_max_in_flight: int = Field(
+        2,
+        ge=0,
+        description="Shadow runs at once per API process; past them a shadow copy of a "
+        "request is dropped (and counted). 0: no shadow traffic.",
+    )
+    shadow_min_iou: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The mask IoU from which a shadow's object matches a served one.",
+    )
+
     @field_validator("model_memory_budget")
     @classmethod
     def _positive_budget(cls, value: int | str) -> int | str:
