@@ -189,3 +189,38 @@ async def test_concurrent_failures_roll_back_once(
     assert watch.rollbacks == {canary: 1} and (await registry.routing()).canary is None
     rolled_back = [e for e in await registry.events(canary) if e.kind is EventKind.ROLLED_BACK]
     assert len(rolled_back) == 1
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fleet.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def test_two_replicas_roll_a_canary_back_once(
+    database_url: str, tiny_model_dir: Path
+) -> None:
+    """Two API replicas, each with its own watch and connection, see the canary fail at once:
+    one rollback is stored and logged, and the other replica finds the canary gone."""
+    replicas = [await open_model_registry(database_url) for _ in range(2)]
+    try:
+        stable = await register(replicas[0], tiny_model_dir)
+        canary = await register(replicas[0], tiny_model_dir, "canary-1")
+        table = await route(replicas[0], stable=stable, canary=canary, canary_percent=10)
+        watches = [CanaryWatch(registry, RULES) for registry in replicas]
+        failures = [
+            watch.observe(table, canary, ok=False, latency_ms=1.0)
+            for _ in range(RULES.min_requests)
+            for watch in watches
+        ]
+        await asyncio.gather(*failures)
+        stored = await replicas[1].routing()
+        events = await replicas[1].events(canary)
+    finally:
+        for registry in replicas:
+            await registry.aclose()
+    assert stored.canary is None and stored.revision == table.revision + 1
+    assert [e.kind for e in events].count(EventKind.ROLLED_BACK) == 1
+    assert sum(watch.rollbacks.get(canary, 0) for watch in watches) == 1
