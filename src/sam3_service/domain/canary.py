@@ -111,9 +111,10 @@ class CanaryWatch:
             event = ModelEvent(
                 EventKind.ROLLED_BACK, version, reason=verdict.reason, actor=self._actor
             )
-            if await self._withdraw(table, version, event) or await self._withdraw(
-                await self._registry.routing(), version, event
-            ):
+            withdrawn = await self._withdraw(table, version, event)
+            if not withdrawn:  # the table changed meanwhile: the stored one, if still on trial
+                withdrawn = await self._withdraw(await self._registry.routing(), version, event)
+            if withdrawn:
                 self.rollbacks[version] = self.rollbacks.get(version, 0) + 1
                 self._reasons[version] = verdict.reason
                 log.warning("Model version %s rolled back: %s", version, verdict.reason)
