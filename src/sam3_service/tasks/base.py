@@ -132,6 +132,9 @@ class TaskStore(Protocol):
         ...
 
 
+DEFAULT_WORKER_WAIT_S = 3.0  # how long a routed task waits for its worker before any may take it
+
+
 @dataclass(frozen=True)
 class QueueRoute:
     """Where a task should run, as a hint: on the worker `worker` (whose caches are warm for

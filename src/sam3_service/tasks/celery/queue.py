@@ -10,11 +10,10 @@ from typing import TypeVar
 from kombu import Queue
 
 from ...errors import BackendUnavailable, Busy
-from ..base import QueueRoute
+from ..base import DEFAULT_WORKER_WAIT_S, QueueRoute
 from .app import DEFAULT_QUEUE, TASK_NAME, celery_app
 from .topology import (
     BROKER_ERRORS,
-    DEFAULT_WORKER_WAIT_S,
     declare,
     declare_queues,
     message_count,

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BROKER_ERRORS",
     "CONNECT_TIMEOUT_S",
-    "DEFAULT_WORKER_WAIT_S",
     "dead_name",
     "declare",
     "declare_queues",
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT_S = 4.0
-DEFAULT_WORKER_WAIT_S = 3.0  # how long a task waits for its worker before any may take it
 WORKER_QUEUE_EXPIRES_S = 300.0  # well past a dead worker's last report (3 heartbeats)
 BROKER_ERRORS = (OSError, KombuError, AMQPError)
 

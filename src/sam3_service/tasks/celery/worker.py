@@ -29,10 +29,10 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from kombu import Queue
 
 from ...errors import TRANSIENT_ERRORS, Sam3Error, TimedOut
-from ..base import WorkerProcess
+from ..base import DEFAULT_WORKER_WAIT_S, WorkerProcess
 from .app import DEFAULT_QUEUE, TASK_NAME, celery_app
 from .loop import LoopThread
-from .topology import DEFAULT_WORKER_WAIT_S, declare_queues, version_queue, worker_queue
+from .topology import declare_queues, version_queue, worker_queue
 
 __all__ = ["POOLS", "CeleryWorker"]
 
