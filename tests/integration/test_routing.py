@@ -5,6 +5,7 @@ one image run where it was encoded (its features warm), even as a worker dies.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sam3_service.domain import affinity, fleet, jobs
+from sam3_service.domain import affinity, fleet, jobs, keys
 from sam3_service.domain.params import SegmentParams
 from sam3_service.inference import build_tiny_model, resolve_model
 from sam3_service.runtime import open_services
@@ -124,21 +125,24 @@ def test_the_prompts_on_an_image_run_where_it_was_encoded_even_as_a_worker_dies(
     try:
         by_route = {route_of(worker): worker for worker in workers}
         wait_routable(stack, set(by_route))
+        owner = {seed: by_route[affinity.choose(image_key(seed), by_route) or ""] for seed in seeds}
+        assert len(set(owner.values())) >= 2, "the images did not spread"
         with ThreadPoolExecutor(3) as pool:  # the first prompt on each image, 3 at a time
             first = list(pool.map(lambda seed: submit_and_wait(api, seed, "cat"), seeds))
-            owner = {seed: ran_on(stack, ran) for seed, ran in zip(seeds, first, strict=True)}
             hits_before = warm_hits(stack)
             later = [(seed, prompt) for prompt in PROMPTS[1:] for seed in seeds]
             ids = list(pool.map(lambda job: submit_and_wait(api, *job), later))
-        ran = [ran_on(stack, task_id) for task_id in ids]
-        places = [worker is owner[seed] for (seed, _), worker in zip(later, ran, strict=True)]
+        ran = [ran_on(stack, task_id) for task_id in first + ids]
+        places = [
+            worker is owner[seed]
+            for seed, worker in zip(seeds + [s for s, _ in later], ran, strict=True)
+        ]
         time.sleep(1.5)  # every worker has reported since (heartbeat 0.5 s)
         hits = warm_hits(stack) - hits_before
         figures = f"owners {Counter(map(route_of, owner.values()))}, on the owner {sum(places)}"
-        print(f"{figures} and {hits} warm hits of {len(later)} later prompts")  # noqa: T201
-        assert len(set(owner.values())) >= 2, "the images did not spread"
+        print(f"{figures} of {len(places)}, {hits} warm of {len(later)} later")  # noqa: T201
+        assert hits >= 0.9 * len(later)  # a task waits 3 s for its worker, then moves on
         assert sum(places) >= 0.9 * len(places)
-        assert hits >= 0.9 * len(later)
 
         victim = max(workers, key=lambda worker: list(owner.values()).count(worker))
         victim.kill()
@@ -146,13 +150,17 @@ def test_the_prompts_on_an_image_run_where_it_was_encoded_even_as_a_worker_dies(
         with ThreadPoolExecutor(3) as pool:  # at once: some are still routed to the dead one
             after = list(pool.map(lambda s: submit_and_wait(api, s, "tree"), seeds))
         assert time.monotonic() - started < 30
-        for seed, task_id in zip(seeds, after, strict=True):
-            worker = ran_on(stack, task_id)
-            assert worker is not victim
-            if owner[seed] is not victim:  # only the dead worker's images moved
-                assert worker is owner[seed], seed
+        ran = [ran_on(stack, task_id) for task_id in after]
+        assert victim not in ran
+        kept = [worker is owner[seed] for seed, worker in zip(seeds, ran, strict=True)]
+        assert sum(kept) >= sum(owner[seed] is not victim for seed in seeds) - 1  # only its moved
     finally:
         extra.kill()
+
+
+def image_key(seed: int) -> str:
+    """What the API routes picture `seed` by: the key of its content."""
+    return keys.image_key(hashlib.sha256(picture(seed)).hexdigest())
 
 
 def wait_routable(stack: Stack, routes: set[str], timeout_s: float = 20) -> None:
