@@ -72,6 +72,22 @@ async def test_each_route_lands_in_its_queue(
     assert ids_in(amqp_url, names["w2"]) == ["for-w2"]
 
 
+async def test_the_depth_counts_the_version_queues_while_they_exist(
+    amqp_url: str, queue_name: str, names: dict[str, str]
+) -> None:
+    queue = CeleryQueue(amqp_url, queue=queue_name)
+    await queue.start()
+    await queue.enqueue("t1", route=QueueRoute(version=V1))
+    await queue.enqueue("t2", route=QueueRoute(version=V2))
+    assert await queue.depth() == 2
+    with kombu.Connection(amqp_url, connect_timeout=3) as conn:
+        conn.default_channel.queue_delete(names[V2])
+    assert await queue.depth() == 1
+    await queue.enqueue("t3")
+    assert await queue.depth() == 2
+    await queue.aclose()
+
+
 async def test_routes_by_worker_can_be_turned_off(
     amqp_url: str, queue_name: str, names: dict[str, str]
 ) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from amqp.exceptions import NotFound
 from kombu import Queue
 
 from ...errors import BackendUnavailable, Busy
@@ -71,12 +72,20 @@ class CeleryQueue:
     async def depth(self) -> int:
         """How many task ids wait in the shared queue and the version queues this process
         published to (not those being run, nor the few seconds' worth in workers' queues)."""
-        names = [self.queue, *(version_queue(self.queue, v).name for v in sorted(self._versions))]
-        return await self._call(lambda: sum(message_count(self.app, name) for name in names))
+        return await self._call(self._depth)
 
     async def aclose(self) -> None:
         """Release the broker connections; queued ids stay in the broker."""
         await asyncio.to_thread(self.app.close)
+
+    def _depth(self) -> int:
+        total = message_count(self.app, self.queue)
+        for version in sorted(self._versions):
+            try:
+                total += message_count(self.app, version_queue(self.queue, version).name)
+            except NotFound:  # an operator deleted it
+                self._versions.discard(version)
+        return total
 
     def _publish(self, task_id: str, route: QueueRoute) -> None:
         queue = self._declared(route)
