@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from amqp.exceptions import NotFound
+from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Queue
 
 from ...errors import BackendUnavailable, Busy
@@ -107,10 +107,9 @@ class CeleryQueue:
             return None
         try:
             declare(self.app, *queues)
-        except BROKER_ERRORS as exc:
+        except PreconditionFailed as exc:  # declared otherwise: another SAM3_AFFINITY_WAIT_S
             if not (route.worker and self.by_worker):
                 raise
-            # e.g. the worker declared its queue with another SAM3_AFFINITY_WAIT_S
             log.warning("cannot route to worker %s (%s); not to it, then", route.worker, exc)
             queues.pop()
             declare(self.app, *queues)
