@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import kombu
 import pytest
 
+from sam3_service.errors import BackendUnavailable
 from sam3_service.tasks import QueueRoute
 from sam3_service.tasks.celery import CeleryQueue, CeleryWorker
 from sam3_service.tasks.celery.topology import declare, worker_queue
@@ -172,6 +173,35 @@ async def test_a_worker_takes_from_its_own_its_version_and_the_shared_queue(
         await asyncio.sleep(0.3)
     assert sorted(ran) == ["own", "shared", "version"]
     assert ids_in(amqp_url, names[V2]) == ["other"]
+    await queue.aclose()
+
+
+@pytest.mark.parametrize("passed_on", [False, True])
+async def test_a_transient_fault_is_retried_where_the_task_was(
+    amqp_url: str, queue_name: str, names: dict[str, str], passed_on: bool
+) -> None:
+    runs: list[str] = []
+
+    async def blinks(task_id: str) -> None:
+        runs.append(task_id)
+        if len(runs) == 1:
+            raise BackendUnavailable("the store blinked")
+
+    process = LoopProcess(blinks, asyncio.get_running_loop())
+    worker = CeleryWorker(
+        amqp_url, process, queue=queue_name, version=V1, worker_id="w1", backoff_s=0.1
+    )
+    queue = CeleryQueue(amqp_url, queue=queue_name, worker_wait_s=WAIT_S)
+    await queue.start()
+    # Passed on: its worker queue's (another worker's) wait ended; it came by the version's.
+    route = QueueRoute(version=V1, worker="w2" if passed_on else "w1")
+    with consuming(worker):
+        await queue.enqueue("t1", route=route)
+        deadline = time.monotonic() + 10
+        while len(runs) < 2:
+            assert time.monotonic() < deadline, runs
+            await asyncio.sleep(0.05)
+    assert process.given_up == []
     await queue.aclose()
 
 
