@@ -23,12 +23,13 @@ async def test_a_process_loads_the_model_reports_ready_and_runs_jobs(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     settings = make_settings(tiny_model_dir, tmp_path, worker_heartbeat_s=60)
-    process = ServiceProcess(settings, str(tiny_model_dir))
+    process = ServiceProcess(settings, str(tiny_model_dir), route="host-1")
     await process.open()
     try:
         services = process.services
         [report] = await live_reports(services.cache)
         assert report.worker_id == process.worker_id and report.state is ModelState.READY
+        assert report.route == "host-1"
         assert report.model is not None and report.model["random"] is True
 
         params = SegmentParams(prompt="cat")
@@ -48,6 +49,7 @@ async def test_a_process_loads_the_model_reports_ready_and_runs_jobs(
         )
         [report] = await live_reports(services.cache)
         assert (report.jobs, report.inferences) == (1, 1)
+        assert (report.feature_cache_hits, report.feature_cache_misses) == (0, 1)
     finally:
         await process.aclose()
 

@@ -223,6 +223,8 @@ def _task_queue(settings: Settings) -> TaskQueue:
         workers=settings.inprocess_workers,
         max_depth=settings.max_queue_depth,
         name=settings.broker_queue,
+        worker_wait_s=settings.affinity_wait_s,
+        by_worker=settings.route_by_image,
     )
 
 

@@ -164,6 +164,17 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: float = Field(300, gt=0, description="A longer job fails (prefork).")
     task_time_limit_s: float = Field(360, gt=0, description="Its process is killed after this.")
     worker_heartbeat_s: float = Field(5, gt=0, description="How often a worker reports its state.")
+    route_by_image: bool = Field(
+        True,
+        description="Send the tasks of one image to one worker (its feature cache is warm); "
+        "false: any worker of the task's model version.",
+    )
+    affinity_wait_s: float = Field(
+        3.0,
+        gt=0,
+        description="How long a task waits for its busy or lost worker before any worker of "
+        "its version takes it (the API and the workers must agree).",
+    )
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of a worker's Prometheus metrics (0: none)."
     )

@@ -5,6 +5,11 @@ Each pool process (the prefork children, or the worker itself with the solo pool
 heartbeat that reports the process's state (starting, ready or failed, the model, counters) in
 the shared cache for the API's `/ready`. Jobs are `domain.jobs.run`, on the process's event loop;
 the queue's worker (`tasks.celery`) decides on retries.
+
+A worker holds one model version, known before its processes start (the version comes from the
+model's content): it takes the tasks of the shared queue, of that version's queue and of its
+own queue, which the API routes an image's tasks to (`domain.affinity`); its processes report
+the version and the worker's id for that routing.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ _WORKER_OPTIONS = {
 
 
 class ServiceProcess:
-    """One worker process's services and model: a `WorkerProcess` for the task queue."""
+    """One worker process's services and model: a `WorkerProcess` for the task queue.
+    `route`: the id of the worker whose own queue reaches this process, for its reports."""
 
-    def __init__(self, settings: Settings, model: str) -> None:
+    def __init__(self, settings: Settings, model: str, *, route: str | None = None) -> None:
         self.settings = settings
         self.model = model
+        self.route = route
         self.worker_id = ""  # host and pid, known once the process is open
         self.jobs = 0
         self._stack = AsyncExitStack()
@@ -132,7 +139,7 @@ class ServiceProcess:
     def _report(self) -> WorkerReport:
         assert self._host is not None
         _touch(self.settings.worker_heartbeat_file)  # for the liveness probe: this loop runs
-        return report_of(self.worker_id, self._host, jobs=self.jobs)
+        return report_of(self.worker_id, self._host, jobs=self.jobs, route=self.route)
 
 
 def _touch(path: Path) -> None:
@@ -147,9 +154,18 @@ def run_worker(settings: Settings) -> int:
     """Consume SAM3_BROKER_URL until stopped; returns the exit status. Raises ConfigError."""
     if not settings.broker_url:
         raise ConfigError("a worker needs a broker: set SAM3_BROKER_URL=amqp://...")
-    process = ServiceProcess(settings, choose_model(settings))
+    spec = choose_model(settings)
+    route, version = f"{socket.gethostname()}-{os.getpid()}", _model_version(settings, spec)
+    process = ServiceProcess(settings, spec, route=route)
     options = {option: getattr(settings, name) for option, name in _WORKER_OPTIONS.items()}
-    worker = open_task_worker(settings.broker_url, process, **options)
+    worker = open_task_worker(
+        settings.broker_url,
+        process,
+        version=version,
+        worker_id=route,
+        wait_s=settings.affinity_wait_s,
+        **options,
+    )
     if not settings.model_processes:  # each of the worker's processes loads its own model
         process.settings = settings.model_copy(update={"model_processes": worker.processes})
     port = settings.worker_metrics_port
@@ -157,3 +173,14 @@ def run_worker(settings: Settings) -> int:
         return worker.run(
             loglevel=settings.log_level.upper(), quiet=wants_json(settings.log_format)
         )
+
+
+def _model_version(settings: Settings, spec: str) -> str | None:
+    """The version of the model `spec` names, from its content; None if it cannot be found
+    (the worker's processes then fail to load it, and say why)."""
+    from .inference import resolve_model  # torch loads with it
+
+    try:
+        return resolve_model(spec, settings.models_dir).version
+    except ConfigError:
+        return None

@@ -4,6 +4,7 @@ inference time, queue depth and backend failures, in a registry of each app's ow
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,11 @@ def test_inference_time_grows_with_each_segmentation(client: TestClient) -> None
     count, seconds = ("sam3_inference_seconds_count", ()), ("sam3_inference_seconds_sum", ())
     assert after[count] == before[count] + 1
     assert after[seconds] > before[seconds]
+    again = {"image_id": hashlib.sha256(png_bytes(80, 60)).hexdigest(), "prompt": "cat"}
+    assert client.post("/v1/segment", json=again).status_code == 200
+    warm = scrape(client)
+    hits, misses = ("sam3_feature_cache_hits_total", ()), ("sam3_feature_cache_misses_total", ())
+    assert (warm[hits], warm[misses]) == (after[hits] + 1, after[misses])
 
 
 def test_each_app_has_its_own_registry(
@@ -148,6 +154,8 @@ def test_in_production_mode_the_model_metrics_come_from_the_workers(
             heartbeat_at=time.time(),
             inference_calls=calls,
             inference_seconds=seconds,
+            feature_cache_hits=2 * calls,
+            feature_cache_misses=calls,
         )
         await publish(cache, beat, ttl_s=30)
         await cache.aclose()
@@ -166,3 +174,5 @@ def test_in_production_mode_the_model_metrics_come_from_the_workers(
     assert samples[("sam3_model_state", (("state", "starting"),))] == 0
     assert samples[("sam3_inference_seconds_count", ())] == 5
     assert samples[("sam3_inference_seconds_sum", ())] == 2.0
+    assert samples[("sam3_feature_cache_hits_total", ())] == 10
+    assert samples[("sam3_feature_cache_misses_total", ())] == 5

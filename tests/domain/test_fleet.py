@@ -15,6 +15,8 @@ from sam3_service.domain.fleet import (
     live_reports,
     publish,
     ready_model_version,
+    ready_versions,
+    ready_workers,
     service_report,
 )
 from sam3_service.domain.models import ModelState
@@ -52,6 +54,23 @@ async def test_the_api_shows_a_ready_worker_else_a_failed_one_else_one_starting(
     assert await ready_model_version(cache) == "v2"
 
 
+async def test_workers_report_per_version_and_no_writer_hides_another() -> None:
+    cache = MemoryCache()
+    for worker_id, version in [("a", "v1"), ("b", "v2"), ("c", "v2")]:
+        await publish(cache, report(worker_id, ModelState.READY, version=version), ttl_s=10)
+    await publish(cache, report("d", ModelState.STARTING), ttl_s=10)
+    assert sorted(live.worker_id for live in await ready_workers(cache)) == ["a", "b", "c"]
+    assert [live.worker_id for live in await ready_workers(cache, "v1")] == ["a"]
+    assert await ready_workers(cache, "v3") == []
+    versions = await ready_versions(cache)
+    assert sorted(versions) == ["v1", "v2"]
+    assert versions["v1"]["version"] == "v1"
+    for _ in range(3):  # whoever wrote last: the version most workers hold
+        await publish(cache, report("a", ModelState.READY, version="v1"), ttl_s=10)
+        assert await ready_model_version(cache) == "v2"
+    assert (await service_report(cache)).state is ModelState.READY  # type: ignore[union-attr]
+
+
 async def test_reports_expire_when_their_worker_stops_beating() -> None:
     cache = MemoryCache()
     await publish(cache, report("a", ModelState.READY), ttl_s=0.05)
@@ -75,7 +94,7 @@ async def test_a_heartbeat_beats_until_it_ends_then_withdraws_its_worker() -> No
     assert beats >= 4
     assert heartbeat.ttl_s == pytest.approx(0.06)
     assert await live_ids(cache) == []
-    assert await service_report(cache) is not None  # the shared key expires by itself
+    assert await service_report(cache) is None
 
 
 def test_a_heartbeat_needs_a_positive_interval() -> None:

@@ -180,18 +180,23 @@ async def _state_families(services: Services) -> list[Metric]:
 
 
 async def _model_families(services: Services) -> list[Metric]:
-    """The model's state and inference time: this process's model, else the workers', as
-    their heartbeats report them (state: the best of any worker; time: summed over them)."""
+    """The model's state, inference time and feature-cache hits: this process's model, else
+    the workers', as their heartbeats report them (state: the best of any worker; the rest:
+    summed over them)."""
     if services.models is not None:
         host = services.models
         current: ModelState | None = host.state
         calls, seconds = host.inferences, host.inference_seconds
+        stats = host.engine().stats if host.state is ModelState.READY else None
+        hits, misses = (stats.vision_cache_hits, stats.vision_encoder_runs) if stats else (0, 0)
     else:
+        reports = await fleet.live_reports(services.cache)
         best = await fleet.service_report(services.cache)
         current = best.state if best else None
-        reports = await fleet.live_reports(services.cache)
         calls = sum(report.inference_calls for report in reports)
         seconds = sum(report.inference_seconds for report in reports)
+        hits = sum(report.feature_cache_hits for report in reports)
+        misses = sum(report.feature_cache_misses for report in reports)
     state = GaugeMetricFamily(
         "sam3_model_state", "1 for the model's current state.", labels=["state"]
     )
@@ -203,7 +208,18 @@ async def _model_families(services: Services) -> list[Metric]:
         count_value=calls,
         sum_value=seconds,
     )
-    return [state, inference]
+    cache = [
+        CounterMetricFamily(
+            f"sam3_feature_cache_{name}",
+            f"Images whose features {what} (in this process, or summed over the live workers).",
+            value=value,
+        )
+        for name, what, value in (
+            ("hits", "the image-feature cache held (a warm prompt)", hits),
+            ("misses", "the vision encoder computed", misses),
+        )
+    ]
+    return [state, inference, *cache]
 
 
 async def _queue_depth(services: Services) -> float:

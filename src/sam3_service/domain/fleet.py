@@ -1,12 +1,12 @@
 """The fleet of model workers: their shared state, kept in the cache so that API processes need
 no model.
 
-Each worker process reports itself under `workers:id:<worker id>` (for operators), and under
-`workers:state:<state>`, shared by every worker in that state (for the API), both with a time to
-live of a few heartbeats. The API reads the shared keys: a `ready` report means some worker
-serves the model it names, so `/ready` answers 200 and the result cache is looked up with that
-model's version. A worker that stops beating simply expires; the cache is never the truth about
-tasks, only about who is alive.
+Each worker process reports itself under `workers:id:<worker id>`, with a time to live of a few
+heartbeats, and notes itself in an index of the workers. The API reads the live reports: a
+`ready` one means some worker serves the model version it names, so `/ready` answers 200, the
+result cache is looked up with that version, and tasks of that version are routed to the
+workers that hold it (`affinity`). A worker that stops beating simply expires; the cache is
+never the truth about tasks, only about who is alive.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,7 +28,6 @@ from .models import ModelHost, ModelState
 log = logging.getLogger(__name__)
 
 WORKER_KEY = "workers:id:"
-STATE_KEY = "workers:state:"
 INDEX_KEY = "workers:index"  # {worker id: Unix time of its last report}, for the API's metrics
 # What the API shows: any ready worker; else a failure, which a worker still loading the same
 # model is likely to meet too (both answer 503); else a worker loading.
@@ -48,6 +48,14 @@ class WorkerReport:
     heartbeat_at: float = 0.0  # Unix time
     inference_calls: int = 0  # calls on its inference thread, and their seconds
     inference_seconds: float = 0.0
+    route: str | None = None  # the worker whose own queue reaches this process (`QueueRoute`)
+    feature_cache_hits: int = 0  # images whose features its cache held (warm)
+    feature_cache_misses: int = 0  # images it encoded
+
+    @property
+    def version(self) -> str | None:
+        """The version of the model it holds, once known."""
+        return str(self.model["version"]) if self.model else None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -71,12 +79,14 @@ def model_json(info: ModelInfo | None) -> dict[str, Any] | None:
     }
 
 
-def report_of(worker_id: str, host: ModelHost, *, jobs: int) -> WorkerReport:
-    """A report of `host`'s state now."""
-    inferences = 0
+def report_of(
+    worker_id: str, host: ModelHost, *, jobs: int, route: str | None = None
+) -> WorkerReport:
+    """A report of `host`'s state now; `route`: the worker whose queue reaches this process."""
+    hits = misses = 0
     if host.state is ModelState.READY:
         stats = host.engine().stats
-        inferences = stats.vision_encoder_runs + stats.vision_cache_hits
+        hits, misses = stats.vision_cache_hits, stats.vision_encoder_runs
     return WorkerReport(
         worker_id=worker_id,
         state=host.state,
@@ -84,18 +94,19 @@ def report_of(worker_id: str, host: ModelHost, *, jobs: int) -> WorkerReport:
         model=model_json(host.info),
         load_seconds=host.load_seconds,
         jobs=jobs,
-        inferences=inferences,
+        inferences=hits + misses,
         heartbeat_at=time.time(),
         inference_calls=host.inferences,
         inference_seconds=host.inference_seconds,
+        route=route,
+        feature_cache_hits=hits,
+        feature_cache_misses=misses,
     )
 
 
 async def publish(cache: Cache, report: WorkerReport, *, ttl_s: float) -> None:
-    """Write a worker's report under its own key and its state's shared key."""
-    data = report.to_json()
-    await cache.set(WORKER_KEY + report.worker_id, data, ttl_s)
-    await cache.set(STATE_KEY + report.state.value, data, ttl_s)
+    """Write a worker's report under its own key, and note it in the index."""
+    await cache.set(WORKER_KEY + report.worker_id, report.to_json(), ttl_s)
     await _index(cache, report, ttl_s)
 
 
@@ -111,39 +122,58 @@ async def _index(cache: Cache, report: WorkerReport, ttl_s: float) -> None:
 
 
 async def live_reports(cache: Cache) -> list[WorkerReport]:
-    """The latest report of every worker that beat within its time to live."""
+    """The latest report of every worker that beat within its time to live (none when the
+    cache is unreachable), by worker id."""
     data = await cache.get(INDEX_KEY)
-    reports = []
-    for worker_id in json.loads(data) if data else {}:
-        report = await cache.get(WORKER_KEY + worker_id)
-        if report:  # else expired
-            reports.append(WorkerReport.from_json(report))
-    return reports
+    workers = sorted(json.loads(data)) if data else []
+    found = await asyncio.gather(*(cache.get(WORKER_KEY + worker) for worker in workers))
+    return [WorkerReport.from_json(report) for report in found if report]  # else expired
+
+
+async def ready_workers(cache: Cache, version: str | None = None) -> list[WorkerReport]:
+    """The live reports of ready workers (only those holding `version`, if given)."""
+    return [
+        report
+        for report in await live_reports(cache)
+        if report.state is ModelState.READY and version in (None, report.version)
+    ]
+
+
+async def ready_versions(cache: Cache) -> dict[str, dict[str, Any]]:
+    """Each model version some ready worker holds, with its model (as `model_json` shows it)."""
+    return {
+        report.version: report.model
+        for report in await ready_workers(cache)
+        if report.version and report.model
+    }
 
 
 async def service_report(cache: Cache) -> WorkerReport | None:
-    """The report that best describes the workers: a ready one, else failed, else starting.
+    """The report that best describes the workers: a ready one, else failed, else starting
+    (the newest in its state).
 
     None when no worker reported within its time to live (or the cache is unreachable).
     """
+    reports = await live_reports(cache)
     for state in _STATES:
-        data = await cache.get(STATE_KEY + state.value)
-        if data:
-            return WorkerReport.from_json(data)
+        in_state = [report for report in reports if report.state is state]
+        if in_state:
+            return max(in_state, key=lambda report: report.heartbeat_at)
     return None
 
 
 async def ready_model_version(cache: Cache) -> str | None:
-    """The model version that ready workers serve, if any reported one."""
-    data = await cache.get(STATE_KEY + ModelState.READY.value)
-    if not data:
+    """The model version that most ready workers hold, if any reported one (a tie: the
+    smallest version, so that every API replica says the same)."""
+    counts = Counter(report.version for report in await ready_workers(cache) if report.version)
+    if not counts:
         return None
-    model = WorkerReport.from_json(data).model
-    return str(model["version"]) if model else None
+    return min(counts, key=lambda version: (-counts[version], version))
 
 
 class Heartbeat:
-    """Publishes `report()` on entry and every `interval_s`; removes the worker's key on exit.
+    """Publishes `report()` on entry and every `interval_s`; removes the worker's key on exit,
+    unless its last report was a failure (which the API shows until it expires).
 
     Reports live for three intervals, so a worker that dies disappears on its own.
     """
@@ -158,12 +188,11 @@ class Heartbeat:
         self._cache = cache
         self._report = report
         self._task: asyncio.Task[None] | None = None
-        self._worker_id = ""
+        self._last: WorkerReport | None = None
 
     async def beat(self) -> None:
         """Publish the report now."""
-        report = self._report()
-        self._worker_id = report.worker_id
+        report = self._last = self._report()
         await publish(self._cache, report, ttl_s=self.ttl_s)
 
     async def __aenter__(self) -> Heartbeat:
@@ -176,7 +205,8 @@ class Heartbeat:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._cache.delete(WORKER_KEY + self._worker_id)
+        if self._last is not None and self._last.state is not ModelState.FAILED:
+            await self._cache.delete(WORKER_KEY + self._last.worker_id)
 
     async def _beat_forever(self) -> None:
         while True:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import Sam3Error
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import inflight, kinds, running
+from . import affinity, inflight, kinds, running
 from .kinds import TaskRequest
 from .services import Services
 
@@ -62,7 +62,7 @@ async def admit(
     record, created = await services.store.create(record)
     if created and enqueue and record.status is TaskStatus.QUEUED:
         try:
-            await services.queue.enqueue(record.id)
+            await services.queue.enqueue(record.id, route=await affinity.route(services, record))
         except Sam3Error as exc:
             await running.finish(services, record, TaskStatus.FAILED, error=exc.to_json())
             raise

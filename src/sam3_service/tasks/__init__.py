@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from .base import (
+    DEFAULT_WORKER_WAIT_S,
     MUTABLE_FIELDS,
     EmbeddedRunner,
+    QueueRoute,
     ShareRecord,
     ShareStore,
     TaskQueue,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # celery loads only when a broker is configured
 __all__ = [
     "MUTABLE_FIELDS",
     "EmbeddedRunner",
+    "QueueRoute",
     "ShareRecord",
     "ShareStore",
     "TaskQueue",
@@ -69,12 +72,18 @@ def open_share_store(url: str) -> ShareStore:
 
 
 def open_task_queue(
-    url: str, *, workers: int = 1, max_depth: int = 1000, name: str = "sam3.tasks"
+    url: str,
+    *,
+    workers: int = 1,
+    max_depth: int = 1000,
+    name: str = "sam3.tasks",
+    worker_wait_s: float = DEFAULT_WORKER_WAIT_S,
+    by_worker: bool = True,
 ) -> TaskQueue:
     """The queue for `url` (call its `start()`): in-process for an empty URL, whose jobs run
     on `workers` tasks of this process (`InProcessQueue.serve`); Celery on RabbitMQ for
     `amqp://`, which only publishes to the queue `name` (its jobs run in `sam3-service worker`
-    processes: `open_task_worker`).
+    processes: `open_task_worker`), routing tasks to workers as `CeleryQueue` says.
 
     Raises ConfigError for any other URL.
     """
@@ -85,7 +94,9 @@ def open_task_queue(
     _require_broker(url)
     from .celery import CeleryQueue
 
-    return CeleryQueue(url, queue=name, max_depth=max_depth)
+    return CeleryQueue(
+        url, queue=name, max_depth=max_depth, worker_wait_s=worker_wait_s, by_worker=by_worker
+    )
 
 
 def open_task_worker(url: str, process: WorkerProcess, **options: Any) -> CeleryWorker:

@@ -132,6 +132,22 @@ class TaskStore(Protocol):
         ...
 
 
+DEFAULT_WORKER_WAIT_S = 3.0  # how long a routed task waits for its worker before any may take it
+
+
+@dataclass(frozen=True)
+class QueueRoute:
+    """Where a task should run, as a hint: on the worker `worker` (whose caches are warm for
+    its input), else on any worker holding model `version`, else on any worker.
+
+    A queue that has one process to run tasks ignores it. Whatever the hint, a task is never
+    stranded: a worker that is busy or gone passes it on to the others of its version.
+    """
+
+    version: str | None = None
+    worker: str | None = None
+
+
 class TaskQueue(Protocol):
     """Carries task ids (never payloads) to workers, at least once."""
 
@@ -139,8 +155,9 @@ class TaskQueue(Protocol):
         """Connect (a remote queue declares itself here); nothing is consumed yet."""
         ...
 
-    async def enqueue(self, task_id: str) -> None:
-        """Queue a task id. Raises Busy when full, BackendUnavailable when unreachable."""
+    async def enqueue(self, task_id: str, *, route: QueueRoute | None = None) -> None:
+        """Queue a task id, towards the workers `route` names (None: any worker). Raises Busy
+        when full, BackendUnavailable when unreachable."""
         ...
 
     async def depth(self) -> int:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from ..errors import TRANSIENT_ERRORS, BackendUnavailable, Busy
-from .base import EmbeddedRunner
+from .base import EmbeddedRunner, QueueRoute
 
 __all__ = ["InProcessQueue"]
 
@@ -50,8 +50,9 @@ class InProcessQueue:
             for n in range(self.workers)
         ]
 
-    async def enqueue(self, task_id: str) -> None:
-        """Queue a task id. Raises Busy when full, BackendUnavailable once closed."""
+    async def enqueue(self, task_id: str, *, route: QueueRoute | None = None) -> None:
+        """Queue a task id (one process runs every task: `route` changes nothing). Raises
+        Busy when full, BackendUnavailable once closed."""
         if self._closed:
             raise BackendUnavailable("the in-process queue is closed")
         try:

@@ -47,7 +47,7 @@ def consuming(worker: CeleryWorker) -> Iterator[None]:
     Like `sam3-service worker`, it points Celery's per-process task registry at this worker's
     app: one Celery worker at a time per process.
     """
-    declare_queues(worker.app, worker.queue)
+    declare_queues(worker.app, worker.queue, *worker.routed)
     worker.app.conf.broker_heartbeat = 0  # the solo pool's blocking loop sends none
     setup_worker_optimizations(worker.app, worker.hostname)
     with (
@@ -57,7 +57,7 @@ def consuming(worker: CeleryWorker) -> Iterator[None]:
             hostname=worker.hostname,
             perform_ping_check=False,
             loglevel="WARNING",
-            queues=[worker.queue],
+            queues=worker.worker_options()["queues"],
             use_eventloop=False,
         ),
     ):

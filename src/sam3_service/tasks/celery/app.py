@@ -8,9 +8,11 @@ the job ran (acks_late): a worker that dies mid-job leaves its message to be del
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
+from kombu import Queue
 
 from .topology import CONNECT_TIMEOUT_S, work_queue
 
@@ -22,11 +24,14 @@ TASK_NAME = "sam3.run_job"
 _PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.4, "interval_max": 1}
 
 
-def celery_app(url: str, queue: str = DEFAULT_QUEUE, **conf: Any) -> Celery:
-    """A Celery app for `queue` on the broker at `url`, with the reliability settings above."""
+def celery_app(
+    url: str, queue: str = DEFAULT_QUEUE, routed: Sequence[Queue] = (), **conf: Any
+) -> Celery:
+    """A Celery app for `queue` (and the `routed` queues, which a worker consumes too) on the
+    broker at `url`, with the reliability settings above."""
     app = Celery("sam3_service", broker=url, set_as_current=False)
     app.conf.update(
-        task_queues=[work_queue(queue)],
+        task_queues=[work_queue(queue), *routed],
         task_default_queue=queue,
         task_default_exchange=queue,
         task_default_routing_key=queue,

@@ -6,6 +6,10 @@ marked redelivered) or outlived the hard time limit. A failed delivery is tried 
 `backoff_s`, doubling each time up to a minute, for `max_attempts` deliveries in all: the count
 travels in the message (Celery's `retries`). Then the process's `give_up` records the task as
 failed and the message is rejected into `<queue>.dead`, so that a poison input cannot loop.
+
+A worker consumes the shared queue, its model version's queue and its own queue (see
+`topology`). A message rejected from its own queue moves on to the version's queue, whose next
+worker rejects it at once, into `<queue>.dead`.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from typing import Any, NoReturn
 
 from celery import Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from kombu import Queue
 
 from ...errors import TRANSIENT_ERRORS, Sam3Error, TimedOut
-from ..base import WorkerProcess
+from ..base import DEFAULT_WORKER_WAIT_S, WorkerProcess
 from .app import DEFAULT_QUEUE, TASK_NAME, celery_app
 from .loop import LoopThread
-from .topology import declare_queues
+from .topology import declare_queues, version_queue, worker_queue
 
 __all__ = ["POOLS", "CeleryWorker"]
 
@@ -44,6 +49,10 @@ class CeleryWorker:
     With the prefork `pool` (the default) each job runs in one of `concurrency` child processes
     that the worker replaces if it dies, and kills after `time_limit_s`; with solo it runs in
     the worker itself, without time limits. A process runs one job at a time either way.
+
+    `version`: the model version its processes hold (None: unknown, only the shared queue and
+    its own); `worker_id` names its own queue (default: host and pid), `wait_s` how long a
+    task waits there (the API's queue must say the same).
     """
 
     def __init__(
@@ -59,6 +68,9 @@ class CeleryWorker:
         soft_time_limit_s: float | None = None,
         time_limit_s: float | None = None,
         start_timeout_s: float = 600.0,
+        version: str | None = None,
+        worker_id: str | None = None,
+        wait_s: float = DEFAULT_WORKER_WAIT_S,
     ) -> None:
         if pool not in POOLS:
             raise ValueError(f"pool must be prefork or solo, got {pool!r}")
@@ -70,9 +82,14 @@ class CeleryWorker:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.hostname = f"sam3-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.version = version
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.routed: list[Queue] = [version_queue(queue, version)] if version else []
+        self.routed.append(worker_queue(queue, self.worker_id, version=version, wait_s=wait_s))
         self.app = celery_app(
             url,
             queue,
+            self.routed,
             task_soft_time_limit=soft_time_limit_s,
             task_time_limit=time_limit_s,
             worker_proc_alive_timeout=start_timeout_s,  # the model loads before a child is up
@@ -98,7 +115,7 @@ class CeleryWorker:
     def run(self, *, loglevel: str = "INFO", quiet: bool = False) -> int:
         """Consume until stopped (SIGTERM finishes the running jobs first); the exit status.
         `quiet`: no banner (when the logs are JSON lines)."""
-        declare_queues(self.app, self.queue)
+        declare_queues(self.app, self.queue, *self.routed)
         with self.process_hooks():  # before the worker: the solo pool opens as it is made
             worker = self.app.Worker(
                 hostname=self.hostname, loglevel=loglevel, quiet=quiet, **self.worker_options()
@@ -111,7 +128,7 @@ class CeleryWorker:
         return {
             "pool": self.pool,
             "concurrency": self.processes,
-            "queues": [self.queue],
+            "queues": [self.queue, *(queue.name for queue in self.routed)],
             "without_mingle": True,
             "without_gossip": True,
             "without_heartbeat": True,
@@ -162,6 +179,8 @@ class CeleryWorker:
         loop = self._loop
         if loop is None:
             raise Reject("this worker process is not ready", requeue=True)
+        if _rejected_before(task.request):
+            raise Reject(f"task {task_id} was given up already", requeue=False)
         failed = task.request.retries  # deliveries of this task that failed before this one
         if (task.request.delivery_info or {}).get("redelivered"):
             failed += 1  # the worker that had it stopped (or the broker restarted) mid-job
@@ -192,6 +211,13 @@ class CeleryWorker:
 
     def _backoff(self, failed: int) -> float:
         return float(min(self.backoff_s * 2 ** (failed - 1), _MAX_BACKOFF_S))
+
+
+def _rejected_before(request: Any) -> bool:
+    """Whether the message was rejected last time (from a worker's own queue, which passes its
+    dead letters on to the version's queue): the task was given up already."""
+    deaths = getattr(request, "x-death", None) or []
+    return bool(deaths) and deaths[0].get("reason") == "rejected"
 
 
 def _lost(task_id: str, attempts: int) -> Sam3Error:
