@@ -85,7 +85,7 @@ async def test_a_10_percent_canary_takes_8_to_12_percent_of_owners_sticky(
     assert hub.hub is not None
     stable = hub.hub.table.stable
     canary = await load_other(hub, other_tiny_model_dir)
-    await model_admin.route(hub, {"canary": canary, "canary_percent": 10.0}, actor="test")
+    await model_admin.route(hub.hub, {"canary": canary, "canary_percent": 10.0}, actor="test")
     owners = [f"owner-{n}" for n in range(2000)]
     first = {owner: hub.hub.route(owner) for owner in owners}
     on_canary = [owner for owner, chosen in first.items() if chosen and chosen.version == canary]
@@ -170,7 +170,7 @@ async def test_the_observer_hears_each_run_and_the_shadow_gets_a_copy(
     assert hub.hub is not None
     stable = hub.hub.table.stable
     shadow = await load_other(hub, other_tiny_model_dir)
-    await model_admin.route(hub, {"shadow": shadow, "shadow_percent": 100.0}, actor="t")
+    await model_admin.route(hub.hub, {"shadow": shadow, "shadow_percent": 100.0}, actor="t")
     hub.observer = hub.shadow = recorder = Recorder()
     tasks = len(await hub.store.list(limit=100))
     await segment_as(hub, "alice")

@@ -4,11 +4,20 @@ route them. The registry holds the truth; loading and unloading act on this proc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import asdict, replace
 from typing import Any
 
 from ..errors import Conflict, InvalidInput, ModelVersionUnavailable
-from ..hub import EventKind, ModelEvent, ModelVersion, RoutingTable, promote, withdraw
+from ..hub import (
+    EventKind,
+    ModelEvent,
+    ModelState,
+    ModelVersion,
+    RoutingTable,
+    promote,
+    withdraw,
+)
 from .model_routing import ModelRouter, traffic_shares
 from .model_set import ModelSet
 from .models import ModelState as HostState
@@ -36,26 +45,31 @@ def models_here(services: Services) -> ModelSet:
 
 
 async def listing(services: Services, *, events: int = 20) -> dict[str, Any]:
-    """Every version with its state, share of traffic and whether it is loaded here; the
-    routing table; the newest events; and the canary's and the shadow's live figures."""
-    hub = router(services)
+    """`registry_listing` of this process's hub, with the canary's and the shadow's live
+    figures (what `Services.observer` and `Services.shadow` report, if they do)."""
+    here = services.models.versions() if services.models is not None else None
+    shown = await registry_listing(router(services), loaded_here=here, events=events)
+    shown["canary"] = _figures(services.observer, "figures")
+    shown["shadow"] = _figures(services.shadow, "agreement")
+    return shown
+
+
+async def registry_listing(
+    hub: ModelRouter, *, loaded_here: Collection[str] | None = None, events: int = 20
+) -> dict[str, Any]:
+    """Every version with its state and share of traffic (and, given `loaded_here`, whether
+    this process holds it); the routing table; the newest events."""
     table = await hub.refresh()
     shares = traffic_shares(table)
-    here = services.models.versions() if services.models is not None else {}
     versions = [
-        {
-            **_version_json(model),
-            "traffic_percent": shares.get(model.version, 0.0),
-            "loaded_here": model.version in here,
-        }
+        {**_version_json(model), "traffic_percent": shares.get(model.version, 0.0)}
+        | ({"loaded_here": model.version in loaded_here} if loaded_here is not None else {})
         for model in await hub.registry.versions()
     ]
     return {
         "versions": versions,
         "routing": table_json(table),
         "events": [_event_json(event) for event in await hub.registry.events(limit=events)],
-        "canary": _figures(services.observer, "figures"),
-        "shadow": _figures(services.shadow, "agreement"),
     }
 
 
@@ -102,23 +116,27 @@ async def unload(services: Services, version: str, *, actor: str) -> None:
     await models_here(services).unload(version, hub.registry, actor=actor)
 
 
-async def promote_version(services: Services, version: str, *, actor: str) -> RoutingTable:
-    """Make `version` stable. Where this process holds models, it must be ready here."""
-    hub = router(services)
-    await hub.registry.get(version)
-    if services.models is not None and version not in services.models.ready_versions():
-        raise ModelVersionUnavailable(f"model version {version} is not ready here: load it first")
+async def promote_version(
+    hub: ModelRouter, version: str, *, actor: str, models: ModelSet | None = None
+) -> RoutingTable:
+    """Make `version` stable: it must be ready (in `models`, where given: in this process)."""
+    model = await hub.registry.get(version)
+    ready = (
+        model.state is ModelState.READY if models is None else version in models.ready_versions()
+    )
+    if not ready:
+        raise ModelVersionUnavailable(f"model version {version} is not ready: load it first")
     event = ModelEvent(EventKind.PROMOTED, version, "promoted by hand", actor)
     return await hub.change(lambda table: promote(table, version), event)
 
 
-async def roll_back(services: Services, version: str, *, reason: str, actor: str) -> RoutingTable:
+async def roll_back(hub: ModelRouter, version: str, *, reason: str, actor: str) -> RoutingTable:
     """Take `version` out of the canary's place, the split and the shadow's place."""
     event = ModelEvent(EventKind.ROLLED_BACK, version, reason or "rolled back by hand", actor)
-    return await router(services).change(lambda table: withdraw(table, version), event)
+    return await hub.change(lambda table: withdraw(table, version), event)
 
 
-async def route(services: Services, changes: dict[str, Any], *, actor: str) -> RoutingTable:
+async def route(hub: ModelRouter, changes: dict[str, Any], *, actor: str) -> RoutingTable:
     """Set the canary and its percentage, the A/B split, the shadow and its percentage."""
     unknown = set(changes) - ROUTE_FIELDS
     if unknown:
@@ -127,7 +145,7 @@ async def route(services: Services, changes: dict[str, Any], *, actor: str) -> R
         changes = {**changes, "split": tuple((v, float(w)) for v, w in changes["split"] or ())}
     described = ", ".join(f"{name}={value}" for name, value in sorted(changes.items()))
     event = ModelEvent(EventKind.ROUTED, None, described[:1024], actor)
-    return await router(services).change(lambda table: replace(table, **changes), event)
+    return await hub.change(lambda table: replace(table, **changes), event)
 
 
 def table_json(table: RoutingTable) -> dict[str, Any]:

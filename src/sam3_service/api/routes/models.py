@@ -89,7 +89,9 @@ async def promote_model(
     version: VersionPath, services: ServicesDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Make a ready version the stable one."""
-    table = await model_admin.promote_version(services, version, actor=_actor(caller))
+    table = await model_admin.promote_version(
+        model_admin.router(services), version, actor=_actor(caller), models=services.models
+    )
     return model_admin.table_json(table)
 
 
@@ -102,7 +104,9 @@ async def roll_back_model(
 ) -> dict[str, Any]:
     """Take a version out of the canary's place, the split and the shadow's place."""
     reason = body.reason if body else ""
-    table = await model_admin.roll_back(services, version, reason=reason, actor=_actor(caller))
+    table = await model_admin.roll_back(
+        model_admin.router(services), version, reason=reason, actor=_actor(caller)
+    )
     return model_admin.table_json(table)
 
 
@@ -114,7 +118,7 @@ async def set_routing(body: Routing, services: ServicesDep, caller: CallerDep) -
     for name in ("canary_percent", "shadow_percent"):
         if name in changes and changes[name] is None:
             changes[name] = 0.0
-    table = await model_admin.route(services, changes, actor=_actor(caller))
+    table = await model_admin.route(model_admin.router(services), changes, actor=_actor(caller))
     return model_admin.table_json(table)
 
 
