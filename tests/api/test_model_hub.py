@@ -133,13 +133,17 @@ def test_a_pin_not_loaded_answers_409_naming_it(hub_client: tuple[TestClient, st
     assert missing.json()["error"]["code"] == "model_version_unavailable"
     assert "model version v-missing is not loaded" in missing.json()["error"]["message"]
     too_long = client.post("/v1/segment", files=files, data={"model_version": "x" * 65})
-    assert too_long.status_code in (400, 422)
+    assert too_long.status_code == 422
     pinned = client.post(
         "/v1/segment",
         json={"image": _b64(png_bytes(96, 64)), "prompt": "cat", "model_version": version},
         headers={"X-Client-Id": "client-7"},
     )
     assert pinned.status_code == 200 and pinned.json()["model"]["version"] == version
+    bad_client = client.post(
+        "/v1/segment", files=files, data={"prompt": "cat"}, headers={"X-Client-Id": "c" * 129}
+    )
+    assert bad_client.status_code == 422 and "X-Client-Id" in bad_client.json()["error"]["message"]
     assert client.get("/ready").json()["versions"] == [version]
 
 

@@ -97,6 +97,8 @@ async def test_a_10_percent_canary_takes_8_to_12_percent_of_owners_sticky(
             assert (await segment_as(hub, owner))["model"]["version"] == expected
     pinned = await segment_as(hub, on_canary[0], model_version=stable)
     assert pinned["model"]["version"] == stable
+    by_client = await segment_as(hub, "anonymous", routing_owner=on_canary[1])
+    assert by_client["model"]["version"] == canary  # the X-Client-Id's bucket, not the owner's
 
 
 async def test_an_over_budget_load_is_refused_and_the_stable_keeps_serving(

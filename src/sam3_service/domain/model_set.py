@@ -187,8 +187,13 @@ class ModelSet:
         return sum(host.inference_seconds for host in self._all_hosts())
 
     async def until_loaded(self, timeout_s: float) -> bool:
-        """Wait until the starting host ended loading (see `ModelHost.until_loaded`)."""
-        return await self._fallback().until_loaded(timeout_s)
+        """Wait until the starting host ended loading (see `ModelHost.until_loaded`); at once
+        once it is unloaded and several others serve."""
+        try:
+            host = self._fallback()
+        except ModelNotReady:
+            return True
+        return await host.until_loaded(timeout_s)
 
     async def aclose(self) -> None:
         """Stop loading tasks and free the versions that `load` loaded."""
