@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,14 @@ STARTUP_ACTOR = "startup"
 
 
 class VersionLoader:
-    """Loads registered versions with the engine settings (see `domain.model_set`)."""
+    """Loads registered versions with `engine_loader` (a spec -> its loader with the engine
+    settings; see `domain.model_set`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, engine_loader: Callable[[str], Callable[[], Engine]]
+    ) -> None:
         self._settings = settings
+        self._engine_loader = engine_loader
 
     def need(self, model: ModelVersion) -> int:
         from .inference.footprint import weights_bytes
@@ -56,9 +61,11 @@ class VersionLoader:
         return _available_ram()
 
     def load(self, model: ModelVersion) -> Engine:
-        from .runtime import engine_loader
+        return self._engine_loader(str(self.folder(model)))()
 
-        return engine_loader(self._settings, str(self.folder(model)))()
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     def describe(self, source: str) -> ModelVersion:
         device, dtype = placement(self._settings)
@@ -116,14 +123,16 @@ async def open_router(settings: Settings, stack: AsyncExitStack) -> ModelRouter:
 
 
 def register_startup(
-    settings: Settings, stack: AsyncExitStack, router: ModelRouter, models: ModelSet
+    loader: VersionLoader, stack: AsyncExitStack, router: ModelRouter, models: ModelSet
 ) -> None:
     """Once the starting model loaded: register it, promote it if nothing is stable, and load
     the other versions the routing table names (in the background)."""
-    _background(stack, _register_when_loaded(settings, router, models))
+    _background(stack, _register_when_loaded(loader, router, models))
 
 
-async def _register_when_loaded(settings: Settings, router: ModelRouter, models: ModelSet) -> None:
+async def _register_when_loaded(
+    loader: VersionLoader, router: ModelRouter, models: ModelSet
+) -> None:
     host = models.host()
     while not await host.until_loaded(3600):
         pass
@@ -132,12 +141,12 @@ async def _register_when_loaded(settings: Settings, router: ModelRouter, models:
         return  # a failed start: /ready says why
     try:
         record = await asyncio.to_thread(
-            describe, host.name, settings, dtype=info.dtype, device=info.device
+            describe, host.name, loader.settings, dtype=info.dtype, device=info.device
         )
         registry = router.registry
         record, _ = await registry.add(record, actor=STARTUP_ACTOR)
         await registry.set_state(record.version, ModelState.READY, actor=STARTUP_ACTOR)
-        need = await asyncio.to_thread(VersionLoader(settings).need, record)
+        need = await asyncio.to_thread(loader.need, record)
         models.note_size(record.version, need)
         table = await router.refresh()
         if table.stable is None:

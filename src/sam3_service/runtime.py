@@ -175,12 +175,13 @@ async def open_services(
             models = model_host(settings, choose_model(settings))
             models.start()
             stack.callback(models.close)
-        model_set = _model_set(settings, stack, models)
+        loader = VersionLoader(settings, lambda spec: engine_loader(settings, spec))
+        model_set = _model_set(settings, stack, models, loader)
         # The routing table is read where requests arrive: not in a worker, which runs what
         # it is given (a worker process passes its model and has no embedded queue).
         router = await open_router(settings, stack) if models is None or embedded else None
         if router is not None and model_set is not None:
-            register_startup(settings, stack, router, model_set)
+            register_startup(loader, stack, router, model_set)
         services = Services(
             store=store,
             shares=shares,
@@ -216,7 +217,7 @@ async def open_keys(settings: Settings) -> AsyncIterator[KeyStore]:
 
 
 def _model_set(
-    settings: Settings, stack: AsyncExitStack, host: ModelHost | None
+    settings: Settings, stack: AsyncExitStack, host: ModelHost | None, loader: VersionLoader
 ) -> ModelSet | None:
     """The versions this process holds: the starting `host`, and those loaded later."""
     if host is None:
@@ -224,7 +225,7 @@ def _model_set(
     budget = settings.model_memory_budget
     models = ModelSet(
         host,
-        loader=VersionLoader(settings),
+        loader=loader,
         budget=None if budget == "auto" else budget,
         max_pending=settings.max_queue_depth,
         drain_timeout_s=settings.sync_timeout_s,
