@@ -71,6 +71,9 @@ async def swap_under_load(
 ) -> None:
     served = await until_json(client, "/v1/models", lambda b: b.get("stable"), bearer(user))
     v1 = served["stable"]
+    for method, path in (("GET", "/v1/admin/models"), ("POST", f"/v1/admin/models/{v1}/unload")):
+        refused = await client.request(method, path, headers=bearer(user))
+        assert refused.status_code == 403  # admin keys only
     engine = weakref.ref(host.engine())
     added = await client.post(
         "/v1/admin/models", json={"source": str(other)}, headers=bearer(admin)
