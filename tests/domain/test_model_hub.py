@@ -18,6 +18,7 @@ from sam3_service.domain.services import Services
 from sam3_service.errors import Conflict, ModelVersionUnavailable
 from sam3_service.hub import ModelState, RoutingTable
 from sam3_service.runtime import model_host, open_services
+from sam3_service.tasks.base import TaskStatus
 from tests.helpers import make_settings, png_bytes
 
 PARAMS = SegmentParams(prompt="cat")
@@ -138,6 +139,23 @@ async def test_unloading_drains_and_frees_the_version(
     assert (await hub.hub.registry.get(other)).state is ModelState.UNLOADED
     gc.collect()
     assert engine() is None
+
+
+async def test_queued_tasks_run_on_their_version_and_unload_waits_for_them(
+    hub: Services, other_tiny_model_dir: Path
+) -> None:
+    other = await load_other(hub, other_tiny_model_dir)
+    queued = [
+        await jobs.submit(hub, params=PARAMS, data=png_bytes(70 + n, 50), model_version=other)
+        for n in range(3)
+    ]
+    assert {record.model_version for record in queued} == {other}
+    await model_admin.unload(hub, other, actor="t")
+    for record in queued:
+        done = await hub.store.get(record.id)
+        assert (done.status, done.model_version) == (TaskStatus.SUCCEEDED, other)
+    with pytest.raises(ModelVersionUnavailable, match=other):
+        await jobs.submit(hub, params=PARAMS, data=png_bytes(96, 64), model_version=other)
 
 
 class Recorder:

@@ -21,8 +21,10 @@ from ..hub import (
 from .model_routing import ModelRouter, traffic_shares
 from .model_set import ModelSet
 from .models import ModelState as HostState
+from .running import UNFINISHED
 from .services import Services
 
+_QUEUED_SCAN = 1000  # the unfinished tasks `unload` looks through for the version's
 # The routing table's fields an operator sets with `route`.
 ROUTE_FIELDS = frozenset({"canary", "canary_percent", "split", "shadow", "shadow_percent"})
 
@@ -113,7 +115,12 @@ async def unload(services: Services, version: str, *, actor: str) -> None:
             f"model version {version} is in the routing table: "
             + ("promote another one first" if version == table.stable else "roll it back first")
         )
-    await models_here(services).unload(version, hub.registry, actor=actor)
+
+    async def queued() -> bool:
+        waiting = await services.store.list(statuses=UNFINISHED, limit=_QUEUED_SCAN)
+        return any(task.model_version == version for task in waiting)
+
+    await models_here(services).unload(version, hub.registry, actor=actor, queued=queued)
 
 
 async def promote_version(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -146,16 +146,24 @@ class ModelSet:
         """Count the starting version's bytes in the budget."""
         self._sizes[version] = need
 
-    async def unload(self, version: str, registry: ModelRegistry, *, actor: str = "") -> None:
-        """Take `version` out (draining), wait for its requests to end, free it (unloaded).
-        Raises ModelVersionUnavailable if it is not held here."""
+    async def unload(
+        self,
+        version: str,
+        registry: ModelRegistry,
+        *,
+        actor: str = "",
+        queued: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Take `version` out (draining), wait for its requests to end (and, with `queued`,
+        until it says no queued task waits for it), free it (unloaded). Raises
+        ModelVersionUnavailable if it is not held here."""
         host = self.host(version)
         if version in self._draining:
             raise ModelVersionUnavailable(f"model version {version} is being unloaded already")
         self._draining.add(version)
         try:
             await registry.set_state(version, ModelState.DRAINING, actor=actor)
-            await self._drained(host)
+            await self._drained(host, queued)
             self._hosts.pop(version, None)
             self._sizes.pop(version, None)
             if host is self._default:
@@ -216,10 +224,16 @@ class ModelSet:
         hosts = list(self._hosts.values())
         return hosts + [self._default] if self._default is not None else hosts
 
-    async def _drained(self, host: ModelHost) -> None:
-        deadline = asyncio.get_running_loop().time() + self._drain_timeout_s
-        while self._leases.get(host, 0) > 0 or host.pending > 0:
-            if asyncio.get_running_loop().time() >= deadline:
+    async def _drained(self, host: ModelHost, queued: Callable[[], Awaitable[bool]] | None) -> None:
+        """Wait until `host` has no lease, no pending call and no queued task, at most the
+        drain timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout_s
+        while True:
+            if self._leases.get(host, 0) == 0 and host.pending == 0:
+                if queued is None or not await queued():
+                    return
+            if loop.time() >= deadline:
                 log.warning("unloading %s with requests still in flight", host.name)
                 return
             await asyncio.sleep(_DRAIN_POLL_S)
