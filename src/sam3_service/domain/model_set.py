@@ -119,14 +119,14 @@ class ModelSet:
     ) -> ModelHost:
         """Start loading `model` beside the others; returns its host (loading). Held already:
         that host. Raises Conflict (409) before loading anything if it would not fit."""
-        held = self.versions().get(model.version)
-        if held is not None:
-            return held
         if self._loader is None:
             raise ModelVersionUnavailable("this process cannot load model versions")
         loader = self._loader
         need = await asyncio.to_thread(loader.need, model)
         free = await asyncio.to_thread(loader.free) if self._budget is None else 0
+        held = self.versions().get(model.version)  # checked after the reads: no double load
+        if held is not None:
+            return held
         check_fits(model.version, need, loaded=self._sizes, budget=self._budget, free=free)
         host = ModelHost(model.name, lambda: loader.load(model), max_pending=self._max_pending)
         self._hosts[model.version], self._sizes[model.version] = host, need
