@@ -54,6 +54,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random SAM 3 of another seed: another version, whose masks differ."""
+    from sam3_service.inference import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models-b") / "tiny-random-b", seed=1)
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_model_dir: Path) -> Iterator[Sam3Engine]:
     """The SAM 3 engine on the tiny model, on the CPU, shared by the session."""
     from sam3_service.inference import load_engine

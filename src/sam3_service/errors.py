@@ -57,6 +57,12 @@ class Conflict(Sam3Error):
     code = "conflict"
 
 
+class ModelVersionUnavailable(Conflict):
+    """A model version that is not loaded (or is leaving) where the request would run."""
+
+    code = "model_version_unavailable"
+
+
 class Unauthorized(Sam3Error):
     code = "unauthorized"
 
@@ -120,6 +126,7 @@ _TASK_ERRORS: dict[str, type[Sam3Error]] = {
         UnsupportedMedia,
         TooLarge,
         NotFound,
+        ModelVersionUnavailable,
         Busy,
         ModelNotReady,
         BackendUnavailable,

@@ -9,7 +9,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import fields
 
@@ -17,12 +17,14 @@ from .auth import KeyStore, RateLimiter, open_key_store, open_rate_limiter
 from .cache import open_cache, open_notifier
 from .database import upgrade_database
 from .domain.job_runner import JobRunner
+from .domain.model_set import ModelSet
 from .domain.models import ModelHost
 from .domain.services import Limits, Services
 from .domain.waiting import NotifyingTaskStore
 from .errors import ConfigError
 from .inference import Engine, Thresholds
 from .media import VideoLimits
+from .model_hub import VersionLoader, open_router, register_startup
 from .settings import LINK_SECRET_PLACEHOLDER, MIN_LINK_SECRET_BYTES, TINY_RANDOM, Settings
 from .storage import open_blob_store
 from .tasks import open_share_store, open_task_queue, open_task_store
@@ -60,6 +62,11 @@ def choose_model(settings: Settings) -> str:
 
 def model_host(settings: Settings, spec: str) -> ModelHost:
     """A host that loads `spec` with the engine settings."""
+    return ModelHost(spec, engine_loader(settings, spec), max_pending=settings.max_queue_depth)
+
+
+def engine_loader(settings: Settings, spec: str) -> Callable[[], Engine]:
+    """Loads `spec` with the engine settings."""
 
     def load() -> Engine:
         from .inference import load_engine
@@ -77,7 +84,7 @@ def model_host(settings: Settings, spec: str) -> ModelHost:
             attention=settings.attention,
         )
 
-    return ModelHost(spec, load, max_pending=settings.max_queue_depth)
+    return load
 
 
 def torch_threads(settings: Settings) -> int:
@@ -168,13 +175,20 @@ async def open_services(
             models = model_host(settings, choose_model(settings))
             models.start()
             stack.callback(models.close)
+        loader = VersionLoader(settings, lambda spec: engine_loader(settings, spec))
+        model_set = _model_set(settings, stack, models, loader)
+        # The routing table is read where requests arrive: not in a worker, which runs what
+        # it is given (a worker process passes its model and has no embedded queue).
+        router = await open_router(settings, stack) if models is None or embedded else None
+        if router is not None and model_set is not None:
+            register_startup(loader, stack, router, model_set)
         services = Services(
             store=store,
             shares=shares,
             blobs=blobs,
             cache=cache,
             queue=queue,
-            models=models,
+            models=model_set,
             limits=limits(settings),
             thresholds=Thresholds(score=settings.score_threshold, mask=settings.mask_threshold),
             share_secret=share_secret(settings),
@@ -185,6 +199,7 @@ async def open_services(
             limiter=limiter,
             # Without Redis, notices stay in this process: they reach only its own tasks.
             notifier=notifier if settings.redis_url or embedded is not None else None,
+            hub=router,
         )
         await _start_queue(settings, stack, services, embedded)
         yield services
@@ -199,6 +214,24 @@ async def open_keys(settings: Settings) -> AsyncIterator[KeyStore]:
         yield keys
     finally:
         await keys.aclose()
+
+
+def _model_set(
+    settings: Settings, stack: AsyncExitStack, host: ModelHost | None, loader: VersionLoader
+) -> ModelSet | None:
+    """The versions this process holds: the starting `host`, and those loaded later."""
+    if host is None:
+        return None
+    budget = settings.model_memory_budget
+    models = ModelSet(
+        host,
+        loader=loader,
+        budget=None if budget == "auto" else budget,
+        max_pending=settings.max_queue_depth,
+        drain_timeout_s=settings.sync_timeout_s,
+    )
+    stack.push_async_callback(models.aclose)
+    return models
 
 
 def _key_store(settings: Settings) -> KeyStore:

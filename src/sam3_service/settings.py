@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="A canary whose p95 latency exceeds this many times the stable "
         "version's is rolled back.",
     )
+    routing_poll_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between reads of the model routing table (how soon a change "
+        "made by another replica or the CLI applies here).",
+    )
     model_memory_budget: int | Literal["auto"] = Field(
         "auto",
         description="Bytes that loaded model versions may take together (GPU memory with a "

@@ -39,6 +39,19 @@ NO_OWNER_ID = {
     "GET /v1/tasks": "lists the caller's own tasks (test_a_list_shows_only_ones_own)",
     "GET /v1/admin/keys": "admin only (a user key gets 403)",
     "POST /v1/admin/keys": "admin only (a user key gets 403)",
+    "GET /v1/models": "the versions served, the same for everyone",
+    **{
+        route: "admin only (a user key gets 403): model versions"
+        for route in (
+            "GET /v1/admin/models",
+            "POST /v1/admin/models",
+            "POST /v1/admin/models/{version}/load",
+            "POST /v1/admin/models/{version}/unload",
+            "POST /v1/admin/models/{version}/promote",
+            "POST /v1/admin/models/{version}/rollback",
+            "PUT /v1/admin/models/routing",
+        )
+    },
 }
 # Routes whose body names ids (image_id, task_id): tested by their own tests below.
 BODY_IDS = {"POST /v1/segment", "POST /v1/tasks"}

@@ -20,6 +20,7 @@ from .limits import SMALL_BODY_BYTES, BodyLimitMiddleware
 from .metrics import install_metrics
 from .request_id import install_request_ids
 from .routes import admin, examples, health, segment, shares, tasks
+from .routes import models as model_routes
 from .security import AuthMiddleware, authenticate
 
 DESCRIPTION = """Promptable segmentation of images with Meta's SAM 3.
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, *, models: ModelHost | None = N
     app.include_router(tasks.alias_router)
     app.include_router(examples.router, prefix="/v1")
     app.include_router(admin.router, prefix="/v1")
+    app.include_router(model_routes.router, prefix="/v1")
+    app.include_router(model_routes.admin_router, prefix="/v1")
     if settings.metrics_enabled:
         install_metrics(app)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -38,6 +38,7 @@ _FORM_FIELDS = {
     "mask_format",
     "image_id",
     "task_id",
+    "model_version",
 }
 _VIDEO_FIELDS = frozenset(VideoOptions.model_fields)
 _JSON_LIST_FIELDS = ("boxes", "points")
@@ -55,8 +56,9 @@ class SegmentInput:
     mask_data: bytes | None
     task_id: str | None
     video_options: VideoOptions | None = None  # frame_stride, max_frames, prompt_frame
+    model_version: str | None = None  # a pin
 
-    def submit_args(self, owner: str) -> dict[str, Any]:
+    def submit_args(self, owner: str, routing_owner: str | None = None) -> dict[str, Any]:
         return {
             "params": self.params,
             "data": self.data,
@@ -65,6 +67,8 @@ class SegmentInput:
             "task_id": self.task_id,
             "owner": owner,
             "video_options": self.video_options,
+            "model_version": self.model_version,
+            "routing_owner": routing_owner,
         }
 
 
@@ -102,14 +106,18 @@ async def _from_form(form: FormData, params_model: type[SegmentParams]) -> Segme
         fields["mask_format"] = _split_formats(form.getlist("mask_format"))
     image_id = fields.pop("image_id", None) or None
     task_id = fields.pop("task_id", None) or None
+    model_version = fields.pop("model_version", None) or None
     for name in ("score_threshold", "mask_threshold", "prompt", "mode"):
         if fields.get(name) == "":
             fields.pop(name)
     params = _validate(params_model, fields)
     data = await _read_file(form.get("file"), "file")
-    _validate(SegmentJson, {"task_id": task_id, "image_id": image_id})
+    _validate(
+        SegmentJson, {"task_id": task_id, "image_id": image_id, "model_version": model_version}
+    )
     mask = await _read_file(form.get("mask"), "mask")
-    return SegmentInput(params, data, image_id, mask, task_id, _video_options(video_fields))
+    video = _video_options(video_fields)
+    return SegmentInput(params, data, image_id, mask, task_id, video, model_version)
 
 
 def _from_json(body: Any, json_model: type[SegmentJson]) -> SegmentInput:
@@ -118,7 +126,8 @@ def _from_json(body: Any, json_model: type[SegmentJson]) -> SegmentInput:
     request = _validate(json_model, body)
     params = SegmentParams.model_validate(
         request.model_dump(
-            exclude={"image", "image_id", "mask", "task_id", *_VIDEO_FIELDS}, exclude_unset=True
+            exclude={"image", "image_id", "mask", "task_id", "model_version", *_VIDEO_FIELDS},
+            exclude_unset=True,
         )
     )
     return SegmentInput(
@@ -127,6 +136,7 @@ def _from_json(body: Any, json_model: type[SegmentJson]) -> SegmentInput:
         image_id=request.image_id,
         mask_data=_b64(request.mask, "mask") if request.mask is not None else None,
         task_id=request.task_id,
+        model_version=request.model_version,
         video_options=_video_options(request.model_dump(include=_VIDEO_FIELDS, exclude_unset=True)),
     )
 

@@ -28,6 +28,13 @@ class SegmentJson(SegmentParams, VideoOptions):
     task_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Your id for the task (idempotent)."
     )
+    model_version: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[!-~]+$",
+        description="The model version to run (a pin); default: as the routing table says.",
+    )
 
 
 class FrameProgress(BaseModel):
@@ -105,6 +112,9 @@ class Readiness(BaseModel):
     model: dict[str, Any] | None = None
     load_seconds: float | None = None
     checks: dict[str, str] = Field(default_factory=dict, description="Each backend: ok or why not.")
+    versions: list[str] | None = Field(
+        None, description="The model versions ready in this process (null: in the workers)."
+    )
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +150,7 @@ _FORM_PROPERTIES = {
     "mask": {"type": "string", "format": "binary", "description": "Input mask PNG."},
     "image_id": {"type": "string", "description": "sha256 of an earlier upload, instead of file."},
     "task_id": {"type": "string", "description": "Your idempotency id for the task."},
+    "model_version": {"type": "string", "description": "The model version to run (a pin)."},
     "frame_stride": {"type": "integer", "description": "Video: process every n-th frame."},
     "max_frames": {"type": "integer", "description": "Video: process at most this many frames."},
     "prompt_frame": {"type": "integer", "description": "Video: the frame points/box are on."},

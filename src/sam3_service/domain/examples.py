@@ -10,7 +10,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from ..errors import NotFound
-from . import jobs, segment
+from . import jobs, model_traffic, segment
 from .params import SegmentParams
 from .services import Services
 
@@ -78,10 +78,9 @@ def result_etag(example: Example, image: bytes, model_version: str) -> str:
 
 
 def loaded_model_version(services: Services) -> str | None:
-    """The version of this process's model, None where workers hold it. Raises ModelNotReady."""
-    if services.models is None:
-        return None
-    return services.models.engine().info.version
+    """The version that serves the examples here, None where workers hold it. Raises
+    ModelNotReady (or ModelVersionUnavailable)."""
+    return model_traffic.served_version(services, EXAMPLES_OWNER)
 
 
 async def compute_result(services: Services, example: Example, image: bytes) -> dict[str, Any]:

@@ -57,4 +57,4 @@ async def _wait_created(services: Services, task_id: str) -> TaskRecord | None:
 
 def _key(services: Services, record: TaskRecord) -> str:
     identity = kinds.handler(record.kind).identity(record, services.thresholds)
-    return keys.inflight_key(record.owner, record.input_key, identity)
+    return keys.inflight_key(record.owner, record.input_key, identity, record.model_version)

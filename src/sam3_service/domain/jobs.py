@@ -5,11 +5,13 @@ Submitting lives in `submission`, running in `running`; each kind's work in `kin
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from ..errors import TRANSIENT_ERRORS, Conflict, UnsupportedMedia, error_from_json
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import kinds, waiting
+from . import kinds, model_traffic, waiting
 from .kinds import TaskRequest
 from .results import load_result
 from .running import UNFINISHED, give_up, requeue_unfinished, run
@@ -48,22 +50,46 @@ async def cancel(services: Services, task_id: str, *, owner: str | None = None) 
 
 
 async def segment_now(services: Services, **request: Any) -> tuple[TaskRecord, dict[str, Any]]:
-    """Submit and wait for the result: inline where this process holds the model, else via
-    the queue, answering TimedOut (with the task id to poll) after `sync_timeout_s`."""
+    """Submit and wait for the result: inline where this process holds the model (on the
+    version the request routes to, held until it ends), else via the queue, answering
+    TimedOut (with the task id to poll) after `sync_timeout_s`."""
     task_request = TaskRequest(**request)
     refusal = kinds.handler(kinds.kind_of(task_request)).sync_refusal
     if refusal is not None:
         raise UnsupportedMedia(refusal)
-    inline = services.models is not None
-    if services.models is not None:
-        services.models.engine()  # raises ModelNotReady while loading: no task is recorded
-    admitted = await admit(services, task_request, enqueue=not inline, defer_store=inline)
-    record, result = admitted.record, None
-    if inline and admitted.created and record.status is TaskStatus.QUEUED:
-        try:
-            result = await run(services, record.id, prepared=admitted.prepared)
-        except TRANSIENT_ERRORS as exc:  # nothing retries an inline run: the fault is its outcome
-            await give_up(services, record.id, exc)
+    if services.models is None:
+        return await _answer(services, (await admit(services, task_request)).record)
+    chosen = model_traffic.route(services, task_request)
+    version = chosen.version if chosen else None
+    async with services.models.lease(version) as host:
+        host.engine()  # raises ModelNotReady while loading: no task is recorded
+        started = time.perf_counter()
+        task_request = replace(task_request, model_version=version)
+        admitted = await admit(services, task_request, enqueue=False, defer_store=True)
+        record, result = admitted.record, None
+        if admitted.created and record.status is TaskStatus.QUEUED:
+            try:
+                result = await run(services, record.id, prepared=admitted.prepared)
+            except TRANSIENT_ERRORS as exc:  # nothing retries an inline run: its outcome
+                await give_up(services, record.id, exc)
+            if chosen is not None:
+                latency_ms = (time.perf_counter() - started) * 1000
+                await model_traffic.served(
+                    services,
+                    task_request,
+                    chosen,
+                    record,
+                    admitted.prepared,
+                    result,
+                    latency_ms=latency_ms,
+                )
+        return await _answer(services, record, result)
+
+
+async def _answer(
+    services: Services, record: TaskRecord, result: dict[str, Any] | None = None
+) -> tuple[TaskRecord, dict[str, Any]]:
+    """The task's result: `result` when it ran here, else once it finished."""
     if result is not None:
         return record, result  # succeeded here, and stored: no need to read it back
     if not record.status.finished:

@@ -50,9 +50,12 @@ def result_cache_key(
     return "result:" + _digest([model_version, owner, input_key, identity])
 
 
-def inflight_key(owner: str, input_key: str, identity: dict[str, Any]) -> str:
-    """The claim of the one task that serves an owner's identical requests in flight."""
-    return "inflight:" + _digest([owner, input_key, identity])
+def inflight_key(
+    owner: str, input_key: str, identity: dict[str, Any], model_version: str | None = None
+) -> str:
+    """The claim of the one task that serves an owner's identical requests in flight, on one
+    model version (None: the one unrouted tasks run on)."""
+    return "inflight:" + _digest([owner, input_key, identity, model_version])
 
 
 def feature_key(owner: str, image_sha256: str) -> str:

@@ -60,6 +60,11 @@ class ModelHost:
         return self._reason
 
     @property
+    def pending(self) -> int:
+        """Calls of `run` waiting for, or on, the inference thread."""
+        return self._pending
+
+    @property
     def info(self) -> ModelInfo | None:
         return self._engine.info if self._engine else None
 

@@ -13,9 +13,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Sam3Error
+from ..errors import ModelNotReady, Sam3Error
 from . import fleet
-from .models import ModelHost, ModelState
+from .model_set import ModelSet
+from .models import ModelState
 from .services import Services
 
 _PROBE_TIMEOUT_S = 2.0
@@ -28,6 +29,7 @@ class Readiness:
     reason: str = ""
     model: dict[str, Any] | None = None
     load_seconds: float | None = None
+    versions: list[str] | None = None  # the model versions ready here (None: in the workers)
     checks: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # what is missing, most important first
 
@@ -45,9 +47,8 @@ async def readiness(services: Services) -> Readiness:
             **({"rate_limiter": services.limiter.ping()} if services.limiter else {}),
         ),
     )
-    host = services.models
-    if host is not None:
-        report = _model_report(host)
+    if services.models is not None:
+        report = _model_report(services.models)
     elif optional["cache"] != "ok":
         report = Readiness(
             ready=True,
@@ -67,13 +68,23 @@ async def readiness(services: Services) -> Readiness:
     return report
 
 
-def _model_report(host: ModelHost) -> Readiness:
+def _model_report(models: ModelSet) -> Readiness:
+    """The starting model's state (or, once it is unloaded, the best of the others'), and
+    the versions ready here."""
+    versions = models.ready_versions()
+    try:
+        host = models.host()
+    except ModelNotReady as exc:  # the starting model left, and several others serve
+        state = models.state
+        reason = "" if state is ModelState.READY else exc.message
+        return Readiness(state is ModelState.READY, state.value, reason, versions=versions)
     return Readiness(
         ready=host.state is ModelState.READY,
         status=host.state.value,
         reason=host.reason,
         model=fleet.model_json(host.info),
         load_seconds=host.load_seconds,
+        versions=versions,
     )
 
 

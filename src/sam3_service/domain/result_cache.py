@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import Sam3Error
 from ..tasks.base import TaskRecord
 from . import fleet, keys
 from .services import Services
 
 
 async def lookup(services: Services, record: TaskRecord, identity: dict[str, Any]) -> str | None:
-    """The key of a stored result that answers `record` under the current model, if any."""
-    version = await model_version(services)
+    """The key of a stored result that answers `record` under its model version (else the
+    current one), if any."""
+    version = record.model_version or await model_version(services)
     if version is None:
         return None
     cached = await services.cache.get(_key(record, identity, version))
@@ -29,9 +31,13 @@ async def remember(
 
 
 async def model_version(services: Services) -> str | None:
-    """The version of the model that runs tasks: this process's, else the ready workers'."""
+    """The version of the model that runs unrouted tasks: this process's starting one, else
+    the ready workers'."""
     if services.models is not None:
-        info = services.models.info
+        try:
+            info = services.models.host().info
+        except Sam3Error:  # none to fall back on
+            return None
         return info.version if info else None
     return await fleet.ready_model_version(services.cache)
 

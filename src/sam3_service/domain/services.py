@@ -11,10 +11,9 @@ from ..inference.base import Prompt, Thresholds
 from ..media import VideoLimits
 from ..storage.base import BlobStore
 from ..tasks.base import ShareStore, TaskQueue, TaskStore
-from .canary import CanaryWatch
-from .models import ModelHost
+from .model_routing import ModelRouter, Observer, Shadow
+from .model_set import ModelSet
 from .params import SegmentParams, build_prompt
-from .shadow import ShadowRunner
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,15 @@ class Limits:
 
 @dataclass
 class Services:
-    """Everything a use case needs. `models` is None where inference runs in remote workers."""
+    """Everything a use case needs. `models` is None where inference runs in remote workers;
+    `hub` is None where no routing table is read (a worker process)."""
 
     store: TaskStore
     shares: ShareStore
     blobs: BlobStore
     cache: Cache
     queue: TaskQueue
-    models: ModelHost | None
+    models: ModelSet | None
     limits: Limits
     thresholds: Thresholds
     share_secret: bytes = b""
@@ -62,5 +62,6 @@ class Services:
     limiter: RateLimiter | None = None  # counts each API key's requests
     notifier: Notifier | None = None  # wakes synchronous requests when their task finishes
     wait_poll_s: float = 1.0  # how often such a request reads its task anyway
-    observer: CanaryWatch | None = None  # rolls a canary back when it does worse
-    shadow: ShadowRunner | None = None  # runs shadow versions and compares their results
+    hub: ModelRouter | None = None  # the model registry and its routing table
+    observer: Observer | None = None  # told each routed inline request's outcome
+    shadow: Shadow | None = None  # offered copies of requests for the shadow version

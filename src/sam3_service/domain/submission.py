@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Sam3Error
+from ..errors import ModelVersionUnavailable, Sam3Error
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import affinity, inflight, kinds, running
+from . import affinity, inflight, kinds, model_traffic, running
 from .kinds import TaskRequest
 from .services import Services
 
@@ -48,6 +48,7 @@ async def admit(
     handler = kinds.handler(kinds.kind_of(request))
     record = await handler.intake(services, request, new_task_id())
     record.client_id = request.task_id
+    record.model_version = _version(services, request, queued=enqueue)
     prepared = None
     cached_key = await handler.cached_result(services, record)  # before decoding anything
     if cached_key is not None:
@@ -67,3 +68,19 @@ async def admit(
             await running.finish(services, record, TaskStatus.FAILED, error=exc.to_json())
             raise
     return Admitted(record, created, prepared if created else None)
+
+
+def _version(services: Services, request: TaskRequest, *, queued: bool) -> str | None:
+    """The version the task is routed to, None for the process's (or workers') one. Raises
+    ModelVersionUnavailable (409) where this process runs tasks and does not hold it, or
+    (for a task to be `queued`, not run by a caller holding it) is unloading it."""
+    chosen = model_traffic.route(services, request)
+    if chosen is None:
+        return None
+    if services.models is not None:
+        services.models.host(chosen.version)
+        if queued and services.models.is_draining(chosen.version):
+            raise ModelVersionUnavailable(
+                f"model version {chosen.version} is being unloaded", version=chosen.version
+            )
+    return chosen.version

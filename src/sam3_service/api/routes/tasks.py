@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from ...domain import downloads, jobs
 from ...domain.results import load_result
 from ...tasks.base import TaskStatus
-from ..deps import CallerDep, ServicesDep
+from ..deps import CallerDep, RoutingOwnerDep, ServicesDep
 from ..downloads import Located, add_file_routes, disposition, json_file
 from ..inputs import read_segment_input
 from ..links import task_links
@@ -19,11 +19,13 @@ alias_router = APIRouter(tags=["tasks"])
 
 
 @router.post("/tasks", status_code=202, openapi_extra=SEGMENT_REQUEST_BODY)
-async def submit_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
+async def submit_task(
+    request: Request, services: ServicesDep, caller: CallerDep, routing_owner: RoutingOwnerDep
+) -> JSONResponse:
     """Queue a segmentation; poll the `Location` (`GET /v1/tasks/{task_id}`) for the result.
     Accepts the same fields as `POST /v1/segment`; give your own `task_id` to make retries safe."""
     segment_input = await read_segment_input(request, services.limits)
-    record = await jobs.submit(services, **segment_input.submit_args(caller.owner))
+    record = await jobs.submit(services, **segment_input.submit_args(caller.owner, routing_owner))
     view = TaskView.of(record)
     return JSONResponse(
         view.model_dump(mode="json"),

@@ -23,6 +23,8 @@ class TaskRequest:
     owner: str = "anonymous"
     task_id: str | None = None  # the owner's own name for the task (its idempotency key)
     video_options: VideoOptions | None = None
+    model_version: str | None = None  # the version asked for (a pin)
+    routing_owner: str | None = None  # whose bucket routes the request; None: the owner
 
 
 @dataclass(frozen=True)

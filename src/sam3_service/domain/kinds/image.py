@@ -69,7 +69,7 @@ class ImageKind:
         if cached_key is not None:
             if prepared is not None:
                 await image_input.store(services, prepared, owner=record.owner)
-            version = await result_cache.model_version(services)
+            version = record.model_version or await result_cache.model_version(services)
             return Outcome(cached_key, {"model_version": version})
         result = await _segment(services, record, prepared)
         key = keys.result_key(record.id)
@@ -112,7 +112,7 @@ async def _segment(
     feature_key = await segment.feature_key(services, record.owner, decoded.sha256)
     decode_ms = prepared.decode_ms + (time.perf_counter() - started) * 1000
     result, _, _ = await asyncio.gather(  # the model works while the upload is kept
-        services.models.run(
+        services.models.host(record.model_version).run(
             lambda engine: segment.segment_decoded(
                 engine,
                 decoded,

@@ -116,7 +116,7 @@ async def run_task(services: Services, record: TaskRecord) -> tuple[str, dict[st
     with tempfile.TemporaryDirectory(prefix="sam3-video-") as folder:
         paths = {name: Path(folder) / name for name in VideoKind.files}
         summary = await track_video(
-            services.models,
+            services.models.host(record.model_version),
             data,
             params.prompt,
             params.options,
