@@ -16,8 +16,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from .domain.canary import CanaryWatch
 from .domain.model_routing import ModelRouter
 from .domain.model_set import ModelSet
+from .domain.shadow import ShadowRunner
 from .errors import Sam3Error
 from .hub import (
     EventKind,
@@ -25,6 +27,7 @@ from .hub import (
     ModelRegistry,
     ModelState,
     ModelVersion,
+    RollbackRules,
     SourceKind,
     open_model_registry,
     promote,
@@ -120,6 +123,23 @@ async def open_router(settings: Settings, stack: AsyncExitStack) -> ModelRouter:
     await router.refresh()
     _background(stack, router.poll())
     return router
+
+
+def open_watchers(
+    settings: Settings, stack: AsyncExitStack, router: ModelRouter
+) -> tuple[CanaryWatch, ShadowRunner]:
+    """The automatic rollback's watch and the shadow runner of a process that runs models."""
+    rules = RollbackRules(
+        min_requests=settings.rollback_min_requests,
+        max_error_rate_increase=settings.rollback_max_error_rate_increase,
+        max_p95_ratio=settings.rollback_max_p95_ratio,
+        window=settings.rollback_window_requests,
+    )
+    shadow = ShadowRunner(
+        max_in_flight=settings.shadow_max_in_flight, min_iou=settings.shadow_min_iou
+    )
+    stack.push_async_callback(shadow.aclose)
+    return CanaryWatch(router.registry, rules), shadow
 
 
 def register_startup(

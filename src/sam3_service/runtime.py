@@ -24,7 +24,7 @@ from .domain.waiting import NotifyingTaskStore
 from .errors import ConfigError
 from .inference import Engine, Thresholds
 from .media import VideoLimits
-from .model_hub import VersionLoader, open_router, register_startup
+from .model_hub import VersionLoader, open_router, open_watchers, register_startup
 from .settings import LINK_SECRET_PLACEHOLDER, MIN_LINK_SECRET_BYTES, TINY_RANDOM, Settings
 from .storage import open_blob_store
 from .tasks import open_share_store, open_task_queue, open_task_store
@@ -180,8 +180,10 @@ async def open_services(
         # The routing table is read where requests arrive: not in a worker, which runs what
         # it is given (a worker process passes its model and has no embedded queue).
         router = await open_router(settings, stack) if models is None or embedded else None
+        observer = shadow = None
         if router is not None and model_set is not None:
             register_startup(loader, stack, router, model_set)
+            observer, shadow = open_watchers(settings, stack, router)
         services = Services(
             store=store,
             shares=shares,
@@ -200,6 +202,8 @@ async def open_services(
             # Without Redis, notices stay in this process: they reach only its own tasks.
             notifier=notifier if settings.redis_url or embedded is not None else None,
             hub=router,
+            observer=observer,
+            shadow=shadow,
         )
         await _start_queue(settings, stack, services, embedded)
         yield services

@@ -6,7 +6,8 @@ import asyncio
 import gc
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import pytest
 from sam3_service.domain import jobs, model_admin
 from sam3_service.domain.params import SegmentParams
 from sam3_service.domain.services import Services
-from sam3_service.errors import Conflict, ModelVersionUnavailable
-from sam3_service.hub import ModelState, RoutingTable
+from sam3_service.domain.shadow import ShadowRunner
+from sam3_service.errors import Conflict, ModelVersionUnavailable, Sam3Error
+from sam3_service.hub import EventKind, ModelState
 from sam3_service.runtime import model_host, open_services
+from sam3_service.settings import Settings
 from sam3_service.tasks.base import TaskStatus
 from tests.helpers import make_settings, png_bytes
 
@@ -34,8 +37,13 @@ async def until(check: Callable[[], bool], timeout_s: float = 60) -> None:
 @pytest.fixture
 async def hub(tiny_model_dir: Path, tmp_path: Path) -> AsyncIterator[Services]:
     """Embedded services on a host of their own (it may be unloaded), its version stable."""
-    settings = make_settings(tiny_model_dir, tmp_path)
-    host = model_host(settings, str(tiny_model_dir))
+    async with embedded_hub(make_settings(tiny_model_dir, tmp_path)) as services:
+        yield services
+
+
+@asynccontextmanager
+async def embedded_hub(settings: Settings) -> AsyncIterator[Services]:
+    host = model_host(settings, settings.model)
     host.start()
     try:
         async with open_services(settings, models=host) as services:
@@ -56,9 +64,11 @@ async def load_other(services: Services, folder: Path) -> str:
     return model.version
 
 
-async def segment_as(services: Services, owner: str, **fields: Any) -> dict[str, Any]:
+async def segment_as(
+    services: Services, owner: str, params: SegmentParams = PARAMS, **fields: Any
+) -> dict[str, Any]:
     record, result = await jobs.segment_now(
-        services, params=PARAMS, data=png_bytes(96, 64), owner=owner, **fields
+        services, params=params, data=png_bytes(96, 64), owner=owner, **fields
     )
     assert record.model_version == result["model"]["version"]
     return result
@@ -158,44 +168,59 @@ async def test_queued_tasks_run_on_their_version_and_unload_waits_for_them(
         await jobs.submit(hub, params=PARAMS, data=png_bytes(96, 64), model_version=other)
 
 
-class Recorder:
-    """The hooks' other side: records what it is told, runs the shadow at once."""
-
-    def __init__(self) -> None:
-        self.outcomes: list[tuple[str, bool]] = []
-        self.shadowed: list[tuple[str, str, str]] = []
-        self.runs: list[Awaitable[dict[str, Any]]] = []
-
-    async def observe(
-        self, table: RoutingTable, version: str, *, ok: bool, latency_ms: float
-    ) -> None:
-        assert latency_ms > 0
-        self.outcomes.append((version, ok))
-
-    def offer(
-        self,
-        served_version: str,
-        shadow_version: str,
-        served_result: dict[str, Any],
-        run_shadow: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> bool:
-        self.shadowed.append((served_version, shadow_version, served_result["model"]["version"]))
-        self.runs.append(run_shadow())
-        return True
-
-
-async def test_the_observer_hears_each_run_and_the_shadow_gets_a_copy(
+async def test_the_service_shadows_a_copy_and_measures_the_agreement(
     hub: Services, other_tiny_model_dir: Path
 ) -> None:
-    assert hub.hub is not None
+    assert hub.hub is not None and isinstance(hub.shadow, ShadowRunner)
     stable = hub.hub.table.stable
+    assert stable is not None
     shadow = await load_other(hub, other_tiny_model_dir)
     await model_admin.route(hub.hub, {"shadow": shadow, "shadow_percent": 100.0}, actor="t")
-    hub.observer = hub.shadow = recorder = Recorder()
     tasks = len(await hub.store.list(limit=100))
-    await segment_as(hub, "alice")
-    assert recorder.outcomes == [(stable, True)]
-    assert recorder.shadowed == [(stable, shadow, stable)]
-    copy = await recorder.runs[0]
-    assert copy["model"]["version"] == shadow
+    every_query = SegmentParams(prompt="cat", score_threshold=0.0)  # objects to compare
+    result = await segment_as(hub, "alice", every_query)
+    assert result["model"]["version"] == stable  # the caller gets the stable answer
+    await hub.shadow.wait_idle()
+    figures = hub.shadow.agreement()[shadow]
+    assert (figures["runs"], figures["dropped"], figures["failed"]) == (1, 0, 0)
+    assert figures["agreement"] < 1.0  # another seed's model
     assert len(await hub.store.list(limit=100)) == tasks + 1  # the shadow made no task
+    listing = await model_admin.listing(hub)
+    assert listing["shadow"][shadow]["runs"] == 1
+    assert listing["canary"][stable]["requests"] == 1
+
+
+async def test_a_failing_canary_is_rolled_back_while_the_stable_one_answers(
+    tiny_model_dir: Path, other_tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    rules = {"rollback_min_requests": 6, "rollback_window_requests": 6}
+    async with embedded_hub(make_settings(tiny_model_dir, tmp_path, **rules)) as services:
+        assert services.hub is not None and services.models is not None
+        stable = services.hub.table.stable
+        canary = await load_other(services, other_tiny_model_dir)
+        route = {"canary": canary, "canary_percent": 50.0}
+        await model_admin.route(services.hub, route, actor="t")
+        engine = services.models.host(canary).engine()
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("injected fault")
+
+        engine.segment = broken  # type: ignore[method-assign]
+        answered: dict[str, int] = {}
+        for number in range(40):
+            try:
+                result = await segment_as(services, f"owner-{number}")
+            except Sam3Error:
+                continue
+            answered[result["model"]["version"]] = answered.get(result["model"]["version"], 0) + 1
+            if services.hub.table.canary is None:
+                break
+        assert services.hub.table.canary is None, "the canary was not rolled back"
+        assert set(answered) == {stable}  # the stable version answered throughout
+        events = await services.hub.registry.events(canary)
+        assert events[0].kind is EventKind.ROLLED_BACK and "failed" in events[0].reason
+        assert services.observer is not None
+        assert services.observer.figures()[canary]["rollbacks"] == 1
+        # every owner is the stable version's now, the canary's former ones too
+        results = [await segment_as(services, f"owner-{number}") for number in range(6)]
+        assert {result["model"]["version"] for result in results} == {stable}

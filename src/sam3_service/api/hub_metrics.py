@@ -12,13 +12,12 @@ from prometheus_client.metrics_core import (
     SummaryMetricFamily,
 )
 
-from ..domain.canary import CanaryWatch
-from ..domain.shadow import ShadowRunner
+from ..domain.model_routing import Observer, Shadow
 
 SHADOW_OUTCOMES = {"compared": "runs", "dropped": "dropped", "failed": "failed"}
 
 
-def hub_families(observer: CanaryWatch | None, shadow: ShadowRunner | None) -> list[Metric]:
+def hub_families(observer: Observer | None, shadow: Shadow | None) -> list[Metric]:
     """The families of what this process watched (none for a watch or runner it lacks)."""
     families: list[Metric] = []
     if observer is not None:

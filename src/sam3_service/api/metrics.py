@@ -187,8 +187,9 @@ async def _model_families(services: Services) -> list[Metric]:
         host = services.models
         current: ModelState | None = host.state
         calls, seconds = host.inferences, host.inference_seconds
-        stats = host.engine().stats if host.state is ModelState.READY else None
-        hits, misses = (stats.vision_cache_hits, stats.vision_encoder_runs) if stats else (0, 0)
+        ready = [held.engine().stats for held in host.versions().values() if held.info]
+        hits = sum(stats.vision_cache_hits for stats in ready)
+        misses = sum(stats.vision_encoder_runs for stats in ready)
     else:
         reports = await fleet.live_reports(services.cache)
         best = await fleet.service_report(services.cache)

@@ -51,15 +51,17 @@ class CanaryWatch:
 
     async def observe(
         self, table: RoutingTable, version: str, *, ok: bool, latency_ms: float
-    ) -> None:
+    ) -> bool:
         """Count one request that `version` answered under `table` (ok False: it failed), and
-        roll `version` back if it is on trial and does worse than `table.stable`. Never raises."""
+        roll `version` back if it is on trial and does worse than `table.stable`. Returns
+        whether it changed the stored routing table. Never raises."""
         try:
             verdict = self._record(table, version, ok=ok, latency_ms=latency_ms)
             if verdict is not None and verdict.action is Action.ROLL_BACK:
-                await self._roll_back(table, version, verdict)
+                return await self._roll_back(table, version, verdict)
         except Exception:  # the request path must not fail for the watch's sake
             log.warning("The rollback watch failed on %s's outcome", version, exc_info=True)
+        return False
 
     def figures(self) -> dict[str, dict[str, Any]]:
         """Per version (JSON-ready): its window's requests, error rate and p95 latency, the
@@ -103,9 +105,9 @@ class CanaryWatch:
             self._verdicts.pop(version, None)
         self._recorded &= versions
 
-    async def _roll_back(self, table: RoutingTable, version: str, verdict: Verdict) -> None:
+    async def _roll_back(self, table: RoutingTable, version: str, verdict: Verdict) -> bool:
         """Withdraw `version`: from `table`, or, if someone changed it meanwhile, from the
-        stored table once more if `version` is still on trial there."""
+        stored table once more if `version` is still on trial there. Returns whether it did."""
         self._withdrawing.add(version)
         try:
             event = ModelEvent(
@@ -120,6 +122,7 @@ class CanaryWatch:
                 log.warning("Model version %s rolled back: %s", version, verdict.reason)
             self._judge.forget(version)
             self._verdicts.pop(version, None)
+            return withdrawn
         finally:
             self._withdrawing.discard(version)
 

@@ -48,11 +48,11 @@ def models_here(services: Services) -> ModelSet:
 
 async def listing(services: Services, *, events: int = 20) -> dict[str, Any]:
     """`registry_listing` of this process's hub, with the canary's and the shadow's live
-    figures (what `Services.observer` and `Services.shadow` report, if they do)."""
+    figures (what `Services.observer` and `Services.shadow` report, where they run)."""
     here = services.models.versions() if services.models is not None else None
     shown = await registry_listing(router(services), loaded_here=here, events=events)
-    shown["canary"] = _figures(services.observer, "figures")
-    shown["shadow"] = _figures(services.shadow, "agreement")
+    shown["canary"] = services.observer.figures() if services.observer else None
+    shown["shadow"] = services.shadow.agreement() if services.shadow else None
     return shown
 
 
@@ -172,9 +172,3 @@ def _version_json(model: ModelVersion) -> dict[str, Any]:
 
 def _event_json(event: ModelEvent) -> dict[str, Any]:
     return {**asdict(event), "kind": event.kind.value, "at": event.at.isoformat()}
-
-
-def _figures(source: object, method: str) -> dict[str, Any] | None:
-    """`source.method()` (the watcher's JSON-ready figures by version), if it offers them."""
-    read = getattr(source, method, None)
-    return read() if callable(read) else None

@@ -19,7 +19,13 @@ class Observer(Protocol):
 
     async def observe(
         self, table: RoutingTable, version: str, *, ok: bool, latency_ms: float
-    ) -> None: ...
+    ) -> bool:
+        """Count the outcome; True when that changed the stored routing table (a rollback)."""
+        ...
+
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """JSON-ready figures per version it watched (for `models list`)."""
+        ...
 
 
 class Shadow(Protocol):
@@ -32,6 +38,10 @@ class Shadow(Protocol):
         served_result: dict[str, Any],
         run_shadow: Callable[[], Awaitable[dict[str, Any]]],
     ) -> bool: ...
+
+    def agreement(self) -> dict[str, dict[str, Any]]:
+        """JSON-ready agreement figures per shadow version (for `models list`)."""
+        ...
 
 
 class ModelRouter:

@@ -62,7 +62,10 @@ async def served(
     if services.observer is not None:
         try:
             ok = result is not None
-            await services.observer.observe(table, chosen.version, ok=ok, latency_ms=latency_ms)
+            if await services.observer.observe(
+                table, chosen.version, ok=ok, latency_ms=latency_ms
+            ):
+                await services.hub.refresh()  # rolled back: out of this process's traffic now
         except Exception:
             log.exception("the model observer failed")
     if services.shadow is None or services.models is None or result is None or prepared is None:
