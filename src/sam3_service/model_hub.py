@@ -19,6 +19,7 @@ from typing import Any
 from .domain.canary import CanaryWatch
 from .domain.model_routing import ModelRouter
 from .domain.model_set import ModelSet
+from .domain.models import ModelHost
 from .domain.shadow import ShadowRunner
 from .errors import Sam3Error
 from .hub import (
@@ -177,6 +178,27 @@ async def _register_when_loaded(
         await _restore(router.registry, router.table.versions - {record.version}, models)
     except Sam3Error as exc:
         log.error("the starting model could not be registered: %s", exc.message)
+
+
+async def register_held(settings: Settings, host: ModelHost, *, actor: str) -> None:
+    """Register a loaded `host`'s version as ready, so that operators can route to it and
+    promote it (a worker's model: the worker's reports say where it is held). Logs failures."""
+    info = host.info
+    if info is None:
+        return
+    try:
+        registry = await open_model_registry(settings.resolved_database_url)
+        try:
+            record = await asyncio.to_thread(
+                describe, host.name, settings, dtype=info.dtype, device=info.device
+            )
+            record, _ = await registry.add(record, actor=actor)
+            if record.state is not ModelState.READY:
+                await registry.set_state(record.version, ModelState.READY, actor=actor)
+        finally:
+            await registry.aclose()
+    except Sam3Error as exc:
+        log.error("model version %s could not be registered: %s", info.version, exc.message)
 
 
 async def _restore(registry: ModelRegistry, versions: set[str], models: ModelSet) -> None:

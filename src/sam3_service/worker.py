@@ -27,6 +27,7 @@ from .domain.models import ModelHost
 from .domain.services import Services
 from .errors import ConfigError, Sam3Error
 from .logs import bind, wants_json
+from .model_hub import register_held
 from .runtime import choose_model, model_host, open_services
 from .settings import Settings
 from .tasks import open_task_worker
@@ -92,6 +93,7 @@ class ServiceProcess:
             self._services = self._heartbeat = None
             raise
         await heartbeat.beat()
+        await register_held(self.settings, host, actor=f"worker {self.worker_id}")
         metrics.model(host)
         log.info("worker %s serves %s", self.worker_id, self.model)
 

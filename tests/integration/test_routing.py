@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from sam3_service.domain import affinity, fleet, jobs, keys
 from sam3_service.domain.params import SegmentParams
+from sam3_service.errors import ModelVersionUnavailable
+from sam3_service.hub import ModelState
 from sam3_service.inference import build_tiny_model, resolve_model
 from sam3_service.runtime import open_services
 from sam3_service.tasks import TaskStatus
@@ -74,20 +76,27 @@ async def test_a_task_for_each_version_runs_on_a_worker_holding_it(
         other.wait_ready(stack.redis_client())
         async with open_services(stack.settings()) as services:
             assert set(await fleet.ready_versions(services.cache)) == {v1, v2}
+            assert services.hub is not None
+            models = await services.hub.registry.versions()
+            registered = {model.version: model.state for model in models}
+            assert registered[v1] is registered[v2] is ModelState.READY  # the workers said so
             routed: dict[str, str] = {}
             for seed, version in enumerate([v1, v2, v1, v2, v2]):
                 record = await jobs.submit(
                     services,
                     params=SegmentParams(prompt="cat"),
                     data=picture(600 + seed),
-                    enqueue=False,
+                    model_version=version,  # a pin: the API routes at intake
                 )
-                record.model_version = version  # as the API's routing sets it at intake
-                await services.store.update(record.id, model_version=version)
-                route = await affinity.route(services, record)
-                assert route is not None and route.version == version and route.worker
-                await services.queue.enqueue(record.id, route=route)
+                assert record.model_version == version
                 routed[record.id] = version
+            with pytest.raises(ModelVersionUnavailable, match="held by no ready worker"):
+                await jobs.submit(
+                    services,
+                    params=SegmentParams(prompt="cat"),
+                    data=picture(700),
+                    model_version="0123456789ab",
+                )
             states = await wait_done(stack, list(routed), timeout_s=60)
             assert set(states.values()) == {"succeeded"}
             for task_id, version in routed.items():

@@ -62,9 +62,7 @@ async def served(
     if services.observer is not None:
         try:
             ok = result is not None
-            if await services.observer.observe(
-                table, chosen.version, ok=ok, latency_ms=latency_ms
-            ):
+            if await services.observer.observe(table, chosen.version, ok=ok, latency_ms=latency_ms):
                 await services.hub.refresh()  # rolled back: out of this process's traffic now
         except Exception:
             log.exception("the model observer failed")

@@ -29,7 +29,7 @@ class Readiness:
     reason: str = ""
     model: dict[str, Any] | None = None
     load_seconds: float | None = None
-    versions: list[str] | None = None  # the model versions ready here (None: in the workers)
+    versions: list[str] | None = None  # the model versions ready here, or in ready workers
     checks: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # what is missing, most important first
 
@@ -107,6 +107,7 @@ async def _workers_report(services: Services) -> Readiness:
         reason=reason,
         model=report.model,
         load_seconds=report.load_seconds,
+        versions=sorted(await fleet.ready_versions(services.cache)),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ModelVersionUnavailable, Sam3Error
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
-from . import affinity, inflight, kinds, model_traffic, running
+from . import affinity, fleet, inflight, kinds, model_traffic, running
 from .kinds import TaskRequest
 from .services import Services
 
@@ -48,7 +48,7 @@ async def admit(
     handler = kinds.handler(kinds.kind_of(request))
     record = await handler.intake(services, request, new_task_id())
     record.client_id = request.task_id
-    record.model_version = _version(services, request, queued=enqueue)
+    record.model_version = await _version(services, request, queued=enqueue)
     prepared = None
     cached_key = await handler.cached_result(services, record)  # before decoding anything
     if cached_key is not None:
@@ -70,17 +70,34 @@ async def admit(
     return Admitted(record, created, prepared if created else None)
 
 
-def _version(services: Services, request: TaskRequest, *, queued: bool) -> str | None:
+async def _version(services: Services, request: TaskRequest, *, queued: bool) -> str | None:
     """The version the task is routed to, None for the process's (or workers') one. Raises
     ModelVersionUnavailable (409) where this process runs tasks and does not hold it, or
-    (for a task to be `queued`, not run by a caller holding it) is unloading it."""
+    (for a task to be `queued`, not run by a caller holding it) is unloading it, and where
+    workers run tasks and ready ones hold other versions only."""
     chosen = model_traffic.route(services, request)
     if chosen is None:
         return None
-    if services.models is not None:
+    if services.models is None:
+        await _held_by_workers(services, chosen.version)
+    else:
         services.models.host(chosen.version)
         if queued and services.models.is_draining(chosen.version):
             raise ModelVersionUnavailable(
                 f"model version {chosen.version} is being unloaded", version=chosen.version
             )
     return chosen.version
+
+
+async def _held_by_workers(services: Services, version: str) -> None:
+    """Raise ModelVersionUnavailable if ready workers hold versions but not `version`. With
+    no ready worker (they start) or no fleet to read (the cache is down), the task queues."""
+    try:
+        ready = await fleet.ready_versions(services.cache)
+    except Sam3Error:
+        return
+    if ready and version not in ready:
+        held = ", ".join(sorted(ready))
+        raise ModelVersionUnavailable(
+            f"model version {version} is held by no ready worker (ready: {held})", version=version
+        )
