@@ -51,24 +51,6 @@ def resource(api_version: str, kind: str, spec: Schema) -> Schema:
 
 # The metadata keys that KEDA documents for the triggers used here (keda.sh/docs/2.x/scalers).
 TRIGGER_METADATA: dict[str, frozenset[str]] = {
-    "rabbitmq": frozenset(
-        {
-            "host",
-            "hostFromEnv",
-            "protocol",
-            "queueName",
-            "mode",
-            "value",
-            "activationValue",
-            "vhostName",
-            "unsafeSsl",
-            "excludeUnacknowledged",
-            "useRegex",
-            "pageSize",
-            "operation",
-            "timeout",
-        }
-    ),
     "prometheus": frozenset(
         {
             "serverAddress",
@@ -160,32 +142,6 @@ SCALED_OBJECT = resource(
     ),
 )
 
-_SECRET_REF = closed(
-    {"parameter": STRING, "name": STRING, "key": STRING}, ("parameter", "name", "key")
-)
-TRIGGER_AUTHENTICATION = resource(
-    "keda.sh/v1alpha1",
-    "TriggerAuthentication",
-    closed(
-        {
-            "secretTargetRef": {"type": "array", "items": _SECRET_REF},
-            "configMapTargetRef": {"type": "array", "items": _SECRET_REF},
-            "env": {
-                "type": "array",
-                "items": closed(
-                    {"parameter": STRING, "name": STRING, "containerName": STRING},
-                    ("parameter", "name"),
-                ),
-            },
-            "podIdentity": ANY_OBJECT,
-            "hashiCorpVault": ANY_OBJECT,
-            "azureKeyVault": ANY_OBJECT,
-            "awsSecretManager": ANY_OBJECT,
-            "gcpSecretManager": ANY_OBJECT,
-        }
-    ),
-)
-
 _ENDPOINT = closed(
     {
         "port": STRING,
@@ -236,6 +192,5 @@ SERVICE_MONITOR = resource(
 
 SCHEMAS: dict[tuple[str, str], Schema] = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT,
-    ("keda.sh/v1alpha1", "TriggerAuthentication"): TRIGGER_AUTHENTICATION,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
 }

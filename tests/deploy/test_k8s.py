@@ -4,6 +4,7 @@ Dockerfile, the Settings and the metrics that prometheus-adapter serves."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.deploy.files import (
     settings_from,
     settings_variables,
 )
+from tests.deploy.promql import BACKLOG, QUEUE_READY, READY_SERIES, evaluate
 
 K8S = DEPLOY / "k8s"
 Manifest = dict[str, Any]
@@ -87,10 +89,25 @@ def pod_labels(deployment: Manifest) -> dict[str, str]:
     return deployment["spec"]["template"]["metadata"]["labels"]
 
 
+def adapter_rules(kind: str) -> list[dict[str, Any]]:
+    """prometheus-adapter's rules: `custom` (per pod) or `external`."""
+    return load_yaml("k8s/prometheus-adapter/values.yaml")["rules"][kind]
+
+
 def adapter_metrics(kind: str) -> set[str]:
     """The metric names that prometheus-adapter serves: `custom` (per pod) or `external`."""
-    rules = load_yaml("k8s/prometheus-adapter/values.yaml")["rules"][kind]
-    return {rule["name"]["as"] for rule in rules}
+    return {rule["name"]["as"] for rule in adapter_rules(kind)}
+
+
+def adapter_query(name: str, label_matchers: str = "") -> str:
+    """The PromQL that prometheus-adapter runs for the external metric `name`: its template
+    filled in for an HPA whose metric selector makes `label_matchers`."""
+    (rule,) = [r for r in adapter_rules("external") if r["name"]["as"] == name]
+    series = rule["seriesQuery"].partition("{")[0]
+    query = rule["metricsQuery"].replace("<<.Series>>", series)
+    query = query.replace("<<.LabelMatchers>>", label_matchers)
+    assert "<<" not in query, f"{name}: a template field that no external metric has"
+    return query
 
 
 def test_every_file_parses_as_kubernetes_objects_or_kustomizations() -> None:
@@ -201,15 +218,27 @@ def test_workers_scale_on_the_queue_backlog(overlay: str) -> None:
     target = hpa["spec"]["scaleTargetRef"]
     assert find(manifests, target["kind"], target["name"])["metadata"]["name"] == "sam3-worker"
     external = [m["external"] for m in hpa["spec"]["metrics"] if m["type"] == "External"]
-    (queue,) = [e for e in external if e["metric"]["name"] == "rabbitmq_queue_messages_ready"]
-    default_queue = settings_from({}).broker_queue
-    assert queue["metric"]["selector"]["matchLabels"] == {"queue": default_queue}
+    (backlog,) = [e for e in external if e["metric"]["name"] == "sam3_queue_backlog"]
+    assert "selector" not in backlog["metric"], "the rule itself selects the service's queues"
+    assert backlog["target"] == {"type": "AverageValue", "averageValue": "20"}
     for metric in hpa["spec"]["metrics"]:
         if metric["type"] == "External":
             assert metric["external"]["metric"]["name"] in adapter_metrics("external")
         else:
             assert metric["type"] == "Pods"
             assert metric["pods"]["metric"]["name"] in adapter_metrics("custom")
+
+
+def test_the_backlog_is_every_ready_task_but_those_given_up(tmp_path: Path) -> None:
+    """sam3.tasks, its version and worker queues, not .dead nor other queues: promtool sums
+    the query that prometheus-adapter makes (also with a selector, joined to the rule's)."""
+    assert settings_from({}).broker_queue in QUEUE_READY
+    expected = {
+        adapter_query("sam3_queue_backlog"): {"{}": BACKLOG},
+        adapter_query("sam3_queue_backlog", 'vhost="/"'): {"{}": BACKLOG},
+        adapter_query("sam3_queue_backlog", 'vhost="other"'): {},
+    }
+    assert evaluate(expected, READY_SERIES, tmp_path) == ""
 
 
 def test_the_gpu_overlay_gives_each_worker_a_gpu_and_scales_on_its_use() -> None:
@@ -236,7 +265,10 @@ def test_the_rendered_overlays_differ_where_they_should() -> None:
     assert all(m["metadata"].get("namespace") == "sam3" for m in gpu if m["kind"] != "Namespace")
 
 
-def test_prometheus_adapter_rules_read_their_metrics_by_the_same_name() -> None:
+def test_prometheus_adapter_rules_read_the_series_they_list() -> None:
     for kind in ("custom", "external"):
-        for rule in load_yaml("k8s/prometheus-adapter/values.yaml")["rules"][kind]:
-            assert rule["seriesQuery"].startswith(rule["name"]["as"] + "{")
+        for rule in adapter_rules(kind):
+            series = rule["seriesQuery"].partition("{")[0]
+            assert re.fullmatch(rule["name"].get("matches", ".*"), series), rule["name"]
+            query = rule["metricsQuery"]
+            assert "<<.Series>>{" in query and "<<.LabelMatchers>>}" in query, query

@@ -6,6 +6,7 @@ probes, KEDA ScaledObject and backup CronJob checked against nginx.conf, the CLI
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -14,7 +15,16 @@ import pytest
 
 from tests.deploy.crds import SCHEMAS
 from tests.deploy.files import cli_commands, read, settings_from
-from tests.deploy.test_k8s import OVERLAYS, Manifest, container, find, pod_labels, rendered
+from tests.deploy.promql import BACKLOG, READY_SERIES, evaluate
+from tests.deploy.test_k8s import (
+    OVERLAYS,
+    Manifest,
+    adapter_query,
+    container,
+    find,
+    pod_labels,
+    rendered,
+)
 from tests.deploy.test_nginx import directive, locations, size
 
 KUBERNETES_VERSION = "1.37.0"
@@ -177,7 +187,7 @@ def test_workers_are_probed_by_their_heartbeat(overlay: list[Manifest]) -> None:
     assert worker["livenessProbe"]["periodSeconds"] >= 3 * heartbeat_s
 
 
-def test_keda_scales_the_workers_on_the_queue_and_the_gpus() -> None:
+def test_keda_scales_the_workers_on_the_backlog_and_the_gpus(tmp_path: Path) -> None:
     keda, gpu = rendered("keda"), rendered("gpu")
     assert not [m for m in keda if m["kind"] == "HorizontalPodAutoscaler"], "KEDA makes its own"
     scaled = find(keda, "ScaledObject", "sam3-worker")
@@ -186,15 +196,16 @@ def test_keda_scales_the_workers_on_the_queue_and_the_gpus() -> None:
     assert find(keda, target["kind"], target["name"])
     assert scaled["spec"]["minReplicaCount"] == hpa["spec"]["minReplicas"]
     assert scaled["spec"]["maxReplicaCount"] == hpa["spec"]["maxReplicas"]
-    triggers = {t["type"]: t for t in scaled["spec"]["triggers"]}
-    queue = triggers["rabbitmq"]
-    assert queue["metadata"]["queueName"] == settings_from({}).broker_queue
-    (backlog,) = [m for m in hpa["spec"]["metrics"] if m["type"] == "External"]
-    assert queue["metadata"]["value"] == backlog["external"]["target"]["averageValue"]
-    auth = find(keda, "TriggerAuthentication", queue["authenticationRef"]["name"])
-    (secret,) = auth["spec"]["secretTargetRef"]
-    assert secret["parameter"] == "host" and secret["key"] == "SAM3_BROKER_URL"
-    gpu_trigger = triggers["prometheus"]
+    triggers = {t["name"]: t for t in scaled["spec"]["triggers"]}
+    assert {t["type"] for t in triggers.values()} == {"prometheus"}
+    backlog, gpu_trigger = triggers["backlog"], triggers["gpu"]
+    (external,) = [m["external"] for m in hpa["spec"]["metrics"] if m["type"] == "External"]
+    assert backlog["metricType"] == external["target"]["type"] == "AverageValue"
+    assert backlog["metadata"]["threshold"] == external["target"]["averageValue"]
+    query = backlog["metadata"]["query"]
+    same = {query: {"{}": BACKLOG}, adapter_query(external["metric"]["name"]): {"{}": BACKLOG}}
+    assert evaluate(same, READY_SERIES, tmp_path) == "", "the HPA's backlog, every queue's"
+    assert backlog["metadata"]["serverAddress"] == gpu_trigger["metadata"]["serverAddress"]
     assert "sam3_gpu_utilization_ratio" in gpu_trigger["metadata"]["query"]
     assert float(gpu_trigger["metadata"]["threshold"]) == 0.7
 

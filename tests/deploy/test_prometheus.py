@@ -30,6 +30,7 @@ from tests.deploy.files import (
     require_tool,
     settings_from,
 )
+from tests.deploy.promql import BACKLOG, QUEUE_READY, READY_SERIES, evaluate
 from tests.helpers import make_settings
 from tests.hub_traffic import watched_traffic
 
@@ -81,12 +82,18 @@ def alert_rules() -> list[dict[str, Any]]:
     ]
 
 
+def dashboard_targets() -> list[dict[str, Any]]:
+    """Every panel's queries, in every dashboard."""
+    return [
+        target
+        for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel["targets"]
+    ]
+
+
 def dashboard_expressions() -> list[str]:
-    expressions = []
-    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            expressions += [target["expr"] for target in panel["targets"]]
-    return expressions
+    return [target["expr"] for target in dashboard_targets()]
 
 
 def promtool(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -146,11 +153,23 @@ def test_alerts_and_panels_read_metrics_that_exist(
     assert {name for name in read if name.startswith("sam3_")} <= served
 
 
-def test_queue_metrics_name_the_services_queue() -> None:
-    queue = settings_from({}).broker_queue
-    for expr in dashboard_expressions():
-        if "rabbitmq_queue_messages_ready" in expr:
-            assert f'queue="{queue}"' in expr
+def test_the_backlog_panel_counts_the_services_queues(tmp_path: Path) -> None:
+    """In all as the workers scale on (sam3.tasks, its version and worker queues, not .dead),
+    per version queue, and in the workers' queues: promtool evaluates the panel's queries."""
+    assert settings_from({}).broker_queue in QUEUE_READY
+    ready = {
+        target["legendFormat"]: target["expr"]
+        for target in dashboard_targets()
+        if "rabbitmq_queue_messages_ready" in target["expr"]
+    }
+    expected = {
+        "RabbitMQ ready, all": {"{}": BACKLOG},
+        "{{queue}}": {'{queue="sam3.tasks.v.abc123"}': 10, '{queue="sam3.tasks.v.def456"}': 100},
+        "workers' queues": {"{}": 1000},
+    }
+    assert ready.keys() == expected.keys()
+    by_expr = {ready[legend]: samples for legend, samples in expected.items()}
+    assert evaluate(by_expr, READY_SERIES, tmp_path) == ""
 
 
 def test_the_dashboards_use_the_provisioned_datasource() -> None:
