@@ -127,20 +127,24 @@ async def open_router(settings: Settings, stack: AsyncExitStack) -> ModelRouter:
 
 
 def open_watchers(
-    settings: Settings, stack: AsyncExitStack, router: ModelRouter
-) -> tuple[CanaryWatch, ShadowRunner]:
-    """The automatic rollback's watch and the shadow runner of a process that runs models."""
+    settings: Settings, stack: AsyncExitStack, router: ModelRouter, *, holds_models: bool
+) -> tuple[CanaryWatch, ShadowRunner | None]:
+    """The automatic rollback's watch and, where this process holds the models (a shadow
+    version runs beside the served one), the shadow runner."""
     rules = RollbackRules(
         min_requests=settings.rollback_min_requests,
         max_error_rate_increase=settings.rollback_max_error_rate_increase,
         max_p95_ratio=settings.rollback_max_p95_ratio,
         window=settings.rollback_window_requests,
     )
+    watch = CanaryWatch(router.registry, rules)
+    if not holds_models:
+        return watch, None
     shadow = ShadowRunner(
         max_in_flight=settings.shadow_max_in_flight, min_iou=settings.shadow_min_iou
     )
     stack.push_async_callback(shadow.aclose)
-    return CanaryWatch(router.registry, rules), shadow
+    return watch, shadow
 
 
 def register_startup(

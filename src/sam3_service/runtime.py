@@ -180,10 +180,12 @@ async def open_services(
         # The routing table is read where requests arrive: not in a worker, which runs what
         # it is given (a worker process passes its model and has no embedded queue).
         router = await open_router(settings, stack) if models is None or embedded else None
-        observer = shadow = None
+        observer, shadow = None, None
+        if router is not None:
+            holds_models = model_set is not None
+            observer, shadow = open_watchers(settings, stack, router, holds_models=holds_models)
         if router is not None and model_set is not None:
             register_startup(loader, stack, router, model_set)
-            observer, shadow = open_watchers(settings, stack, router)
         services = Services(
             store=store,
             shares=shares,

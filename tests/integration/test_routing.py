@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sam3_service.domain import affinity, fleet, jobs, keys
+from sam3_service.domain import affinity, fleet, jobs, keys, model_admin
 from sam3_service.domain.params import SegmentParams
 from sam3_service.errors import ModelVersionUnavailable
 from sam3_service.hub import ModelState
@@ -103,6 +103,14 @@ async def test_a_task_for_each_version_runs_on_a_worker_holding_it(
                 record = await services.store.get(task_id)
                 assert (record.status, record.model_version) == (TaskStatus.SUCCEEDED, version)
                 assert (ran_on(stack, task_id) is other) == (version == v2)
+            # once v2 is stable, a synchronous request runs there and the watch hears of it
+            await model_admin.promote_version(services.hub, v2, actor="test")
+            record, result = await jobs.segment_now(
+                services, params=SegmentParams(prompt="cat"), data=picture(800), owner="carol"
+            )
+            assert record.model_version == result["model"]["version"] == v2
+            assert services.observer is not None
+            assert services.observer.figures()[v2]["requests"] == 1
     finally:
         other.kill()
 

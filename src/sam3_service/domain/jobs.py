@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from ..errors import TRANSIENT_ERRORS, Conflict, UnsupportedMedia, error_from_json
+from ..errors import TRANSIENT_ERRORS, Conflict, Sam3Error, UnsupportedMedia, error_from_json
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
 from . import kinds, model_traffic, waiting
 from .kinds import TaskRequest
@@ -58,7 +58,7 @@ async def segment_now(services: Services, **request: Any) -> tuple[TaskRecord, d
     if refusal is not None:
         raise UnsupportedMedia(refusal)
     if services.models is None:
-        return await _answer(services, (await admit(services, task_request)).record)
+        return await _through_workers(services, task_request)
     chosen = model_traffic.route(services, task_request)
     version = chosen.version if chosen else None
     async with services.models.lease(version) as host:
@@ -84,6 +84,27 @@ async def segment_now(services: Services, **request: Any) -> tuple[TaskRecord, d
                     latency_ms=latency_ms,
                 )
         return await _answer(services, record, result)
+
+
+async def _through_workers(
+    services: Services, request: TaskRequest
+) -> tuple[TaskRecord, dict[str, Any]]:
+    """Queue the task and wait for its result; the rollback watch hears how a routed task
+    that ran for this request ended (not a cached answer, nor one it joined)."""
+    started = time.perf_counter()
+    admitted = await admit(services, request)
+    version = admitted.record.model_version
+    if not admitted.created or admitted.record.status.finished or version is None:
+        return await _answer(services, admitted.record)
+    try:
+        answer = await _answer(services, admitted.record)
+    except Sam3Error:
+        latency_ms = (time.perf_counter() - started) * 1000
+        await model_traffic.watched(services, version, ok=False, latency_ms=latency_ms)
+        raise
+    latency_ms = (time.perf_counter() - started) * 1000
+    await model_traffic.watched(services, version, ok=True, latency_ms=latency_ms)
+    return answer
 
 
 async def _answer(

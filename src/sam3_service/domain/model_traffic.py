@@ -59,13 +59,7 @@ async def served(
     if services.hub is None:
         return
     table = services.hub.table
-    if services.observer is not None:
-        try:
-            ok = result is not None
-            if await services.observer.observe(table, chosen.version, ok=ok, latency_ms=latency_ms):
-                await services.hub.refresh()  # rolled back: out of this process's traffic now
-        except Exception:
-            log.exception("the model observer failed")
+    await watched(services, chosen.version, ok=result is not None, latency_ms=latency_ms)
     if services.shadow is None or services.models is None or result is None or prepared is None:
         return
     shadow = choose_shadow(table, request.routing_owner or request.owner, chosen.version)
@@ -77,6 +71,19 @@ async def served(
         )
     except Exception:
         log.exception("the shadow traffic failed")
+
+
+async def watched(services: Services, version: str, *, ok: bool, latency_ms: float) -> None:
+    """Tell the rollback watch how a routed request to `version` ended; read the routing
+    table again at once when that rolled a version back."""
+    if services.hub is None or services.observer is None:
+        return
+    try:
+        table = services.hub.table
+        if await services.observer.observe(table, version, ok=ok, latency_ms=latency_ms):
+            await services.hub.refresh()  # rolled back: out of this process's traffic now
+    except Exception:
+        log.exception("the model observer failed")
 
 
 def _shadow_run(
