@@ -50,6 +50,7 @@ SERVICE = str(Path(sys.executable).parent / "sam3-service")
 ADMIN = "/v1/admin/models"
 PHASES = ("before", "during", "after")
 MOMENTS = ("load asked", "ready", "promoted", "unloaded")
+BOTH = "both loaded (peak)"
 
 
 @dataclass
@@ -200,7 +201,7 @@ async def swap(http: httpx.AsyncClient, model_b: Path, args: argparse.Namespace,
         if state == "failed":
             raise SystemExit(f"version {new} failed to load")
         await asyncio.sleep(0.2)
-    run.mark("ready", "both loaded (peak)")  # and its peak until A is unloaded
+    run.mark("ready", BOTH)
     (await http.post(f"{ADMIN}/{new}/promote")).raise_for_status()
     run.mark("promoted")
     (await http.post(f"{ADMIN}/{old}/unload")).raise_for_status()
@@ -247,14 +248,16 @@ def report(record: Record, args: argparse.Namespace) -> None:
         p50 = statistics.median(latencies) if latencies else float("nan")
         p95 = latencies[math.ceil(0.95 * len(latencies)) - 1] if latencies else float("nan")
         print(f"{phase:<7} {len(rows):>8} {p50:>8.0f} {p95:>8.0f}  {share_text}")
-    both = [
-        mib for at, mib in record.rss if record.moments["ready"] <= at < record.moments["unloaded"]
-    ]
-    rss = dict(record.rss_at)
-    rss["both loaded (peak)"] = max(
-        both + [rss["both loaded (peak)"]]
-    )  # B's first runs add its buffers
-    print("server RSS MiB: " + "  ".join(f"{k}={v:.0f}" for k, v in rss.items()))
+    print("server RSS MiB: " + "  ".join(f"{k}={v:.0f}" for k, v in rss_figures(record).items()))
+
+
+def rss_figures(record: Record) -> dict[str, float]:
+    """The RSS at the swap's moments; with both loaded, its peak until A was unloaded (B's
+    first runs add its buffers)."""
+    ready, unloaded = record.moments["ready"], record.moments["unloaded"]
+    figures = dict(record.rss_at)
+    figures[BOTH] = max([mib for at, mib in record.rss if ready <= at < unloaded] + [figures[BOTH]])
+    return figures
 
 
 def plot(record: Record, path: Path) -> None:
