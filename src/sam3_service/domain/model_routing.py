@@ -50,7 +50,7 @@ class ModelRouter:
     def __init__(self, registry: ModelRegistry, *, poll_s: float = 1.0) -> None:
         self.registry = registry
         self.table = RoutingTable()
-        self._poll_s = poll_s
+        self.poll_s = poll_s
 
     async def refresh(self) -> RoutingTable:
         """Read the table again."""
@@ -60,7 +60,7 @@ class ModelRouter:
     async def poll(self) -> None:
         """Refresh every `poll_s` until cancelled; a failed read keeps the last table."""
         while True:
-            await asyncio.sleep(self._poll_s)
+            await asyncio.sleep(self.poll_s)
             try:
                 await self.refresh()
             except Sam3Error as exc:
