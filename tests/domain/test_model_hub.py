@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from sam3_service.domain.services import Services
 from sam3_service.domain.shadow import ShadowRunner
 from sam3_service.errors import Conflict, ModelVersionUnavailable, Sam3Error
 from sam3_service.hub import EventKind, ModelState
+from sam3_service.inference import build_tiny_model
 from sam3_service.runtime import model_host, open_services
 from sam3_service.settings import Settings
 from sam3_service.tasks.base import TaskStatus
@@ -224,3 +226,25 @@ async def test_a_failing_canary_is_rolled_back_while_the_stable_one_answers(
         # every owner is the stable version's now, the canary's former ones too
         results = [await segment_as(services, f"owner-{number}") for number in range(6)]
         assert {result["model"]["version"] for result in results} == {stable}
+
+
+async def test_a_process_without_the_stable_version_serves_its_own_model(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The stable version's weights are gone (SAM3_MODEL changed under the routing table):
+    the process serves the model it started with instead of refusing every request."""
+    folder = build_tiny_model(tmp_path / "replaced", seed=1)
+    settings = make_settings(tiny_model_dir, tmp_path / "data")
+    async with embedded_hub(settings) as services:
+        assert services.hub is not None and services.models is not None
+        own = services.hub.table.stable
+        gone = await load_other(services, folder)
+        await model_admin.promote_version(services.hub, gone, actor="t", models=services.models)
+    shutil.rmtree(folder)
+    async with embedded_hub(settings) as services:
+        assert services.hub is not None and services.hub.table.stable == gone
+        assert services.models is not None and await services.models.until_loaded(60)
+        result = await segment_as(services, "alice")
+        assert result["model"]["version"] == own
+        with pytest.raises(ModelVersionUnavailable, match=gone):
+            await segment_as(services, "alice", model_version=gone)

@@ -51,6 +51,7 @@ class ModelRouter:
         self.registry = registry
         self.table = RoutingTable()
         self.poll_s = poll_s
+        self._noticed: set[str] = set()
 
     async def refresh(self) -> RoutingTable:
         """Read the table again."""
@@ -65,6 +66,13 @@ class ModelRouter:
                 await self.refresh()
             except Sam3Error as exc:
                 log.warning("the routing table could not be read: %s", exc.message)
+
+    def first_notice(self, what: str) -> bool:
+        """True the first time `what` is noticed by this process (to log it once)."""
+        if what in self._noticed:
+            return False
+        self._noticed.add(what)
+        return True
 
     def route(self, owner: str, pinned: str | None = None) -> Route | None:
         """The version for `owner`'s request; None with no pin and no stable version yet

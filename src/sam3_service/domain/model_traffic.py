@@ -31,7 +31,36 @@ def route_owner(services: Services, owner: str, pinned: str | None = None) -> Ro
     """`route` for `owner`'s request, `pinned` or not."""
     if services.hub is None:
         return Route(pinned, RouteReason.PINNED) if pinned is not None else None
-    return services.hub.route(owner, pinned)
+    chosen = services.hub.route(owner, pinned)
+    if chosen is not None and _stable_elsewhere(services, chosen):
+        return _own_model(services)
+    return chosen
+
+
+def _own_model(services: Services) -> Route | None:
+    """The route to the model this process started with, once it is loaded."""
+    assert services.models is not None
+    info = services.models.host().info
+    return Route(info.version, RouteReason.STABLE) if info is not None else None
+
+
+def _stable_elsewhere(services: Services, chosen: Route) -> bool:
+    """Whether `chosen` is the stable version and this process, which runs models, does not
+    hold it: its model changed under the routing table (a new SAM3_MODEL, a rolling update).
+    It then serves its own model, as it would with no table, rather than refuse everyone;
+    a pinned, canary or split version it lacks is still refused."""
+    if chosen.reason is not RouteReason.STABLE or services.models is None:
+        return False
+    if chosen.version in services.models.versions():
+        return False
+    if services.hub is not None and services.hub.first_notice(f"stable {chosen.version}"):
+        log.warning(
+            "the stable model version %s is not loaded here: this process serves its own "
+            "model (promote that one, or load %s here)",
+            chosen.version,
+            chosen.version,
+        )
+    return True
 
 
 def served_version(services: Services, owner: str) -> str | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelVersionUnavailable, Sam3Error
+from ..hub import Route, RouteReason
 from ..tasks.base import TaskRecord, TaskStatus, utcnow
 from . import affinity, fleet, inflight, kinds, model_traffic, running
 from .kinds import TaskRequest
@@ -79,7 +80,8 @@ async def _version(services: Services, request: TaskRequest, *, queued: bool) ->
     if chosen is None:
         return None
     if services.models is None:
-        await _held_by_workers(services, chosen.version)
+        if not await _held_by_workers(services, chosen):
+            return None  # the stable version, held by none: the ready workers' one
     else:
         services.models.host(chosen.version)
         if queued and services.models.is_draining(chosen.version):
@@ -89,15 +91,22 @@ async def _version(services: Services, request: TaskRequest, *, queued: bool) ->
     return chosen.version
 
 
-async def _held_by_workers(services: Services, version: str) -> None:
-    """Raise ModelVersionUnavailable if ready workers hold versions but not `version`. With
-    no ready worker (they start) or no fleet to read (the cache is down), the task queues."""
+async def _held_by_workers(services: Services, chosen: Route) -> bool:
+    """Whether ready workers hold the `chosen` version. If they hold others only, a pinned,
+    canary or split version is refused (ModelVersionUnavailable) and the stable version is
+    not (False: their model changed under the routing table, they serve what they hold).
+    With no ready worker (they start) or no fleet to read (the cache is down): True, the
+    task queues for it."""
     try:
         ready = await fleet.ready_versions(services.cache)
     except Sam3Error:
-        return
-    if ready and version not in ready:
-        held = ", ".join(sorted(ready))
-        raise ModelVersionUnavailable(
-            f"model version {version} is held by no ready worker (ready: {held})", version=version
-        )
+        return True
+    if not ready or chosen.version in ready:
+        return True
+    if chosen.reason is RouteReason.STABLE:
+        return False
+    held = ", ".join(sorted(ready))
+    raise ModelVersionUnavailable(
+        f"model version {chosen.version} is held by no ready worker (ready: {held})",
+        version=chosen.version,
+    )
