@@ -215,3 +215,45 @@ def wait_versions(client: TestClient, count: int) -> None:
     while len(client.get("/ready").json()["versions"] or []) < count:
         assert time.monotonic() < deadline, client.get("/ready").json()
         time.sleep(0.05)
+
+
+def test_bad_admin_input_gets_a_clear_4xx_and_changes_nothing(
+    tiny_model_dir: Path, tmp_path: Path, shared_host: Any
+) -> None:
+    settings = make_settings(tiny_model_dir, tmp_path, auth_enabled=True)
+    admin, user = asyncio.run(make_keys(settings))
+    with TestClient(create_app(settings, models=shared_host)) as client:
+        wait_ready(client)
+        stable = shared_host.info.version
+        refused = {
+            "a missing folder": ("post", "/v1/admin/models", {"source": str(tmp_path / "nope")}),
+            "an unknown field": ("post", "/v1/admin/models", {"source": "x", "path": "y"}),
+            "an empty source": ("post", "/v1/admin/models", {"source": ""}),
+            "an unknown version": ("post", "/v1/admin/models/0123456789ab/load", None),
+            "a bad version name": ("post", "/v1/admin/models/a%20b/promote", None),
+            "an unregistered canary": ("put", "/v1/admin/models/routing", {"canary": "zz"}),
+            "a percentage over 100": ("put", "/v1/admin/models/routing", {"shadow_percent": 101}),
+            "a negative weight": ("put", "/v1/admin/models/routing", {"split": [[stable, -1]]}),
+            "the stable version's unload": ("post", f"/v1/admin/models/{stable}/unload", None),
+        }
+        deadline = time.monotonic() + 60
+        while (before := client.get("/v1/admin/models", headers=bearer(admin)).json())["routing"][
+            "stable"
+        ] != stable:  # the starting model registers itself once loaded
+            assert time.monotonic() < deadline, before
+            time.sleep(0.05)
+        for what, (method, path, body) in refused.items():
+            answer = client.request(method, path, json=body, headers=bearer(admin))
+            assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text)
+            assert answer.json()["error"]["message"], what
+        assert client.post("/v1/admin/models", json={"source": "x"}).status_code == 401
+        as_user = client.get("/v1/admin/models", headers=bearer(user))
+        assert as_user.status_code == 403
+        after = client.get("/v1/admin/models", headers=bearer(admin)).json()
+        assert after["routing"] == before["routing"]
+        assert [v["version"] for v in after["versions"]] == [stable]
+        files = {"file": ("x.png", png_bytes(96, 64), "image/png")}
+        served = client.post(
+            "/v1/segment", files=files, data={"prompt": "cat"}, headers=bearer(user)
+        )
+        assert served.status_code == 200 and served.json()["model"]["version"] == stable

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import asdict, replace
 from typing import Any
 
-from ..errors import Conflict, InvalidInput, ModelVersionUnavailable
+from ..errors import ConfigError, Conflict, InvalidInput, ModelVersionUnavailable
 from ..hub import (
     EventKind,
     ModelEvent,
@@ -93,8 +93,12 @@ async def served(services: Services) -> dict[str, Any]:
 
 
 async def add(services: Services, source: str, *, actor: str) -> tuple[ModelVersion, bool]:
-    """Register the model at `source` (a folder or a cached Hub id), read here."""
-    model = await asyncio.to_thread(models_here(services).describe, source)
+    """Register the model at `source` (a folder or a cached Hub id), read here. Raises
+    InvalidInput when no model can be read there."""
+    try:
+        model = await asyncio.to_thread(models_here(services).describe, source)
+    except ConfigError as exc:  # the caller's source, not this server's configuration
+        raise InvalidInput(exc.message) from exc
     return await router(services).registry.add(model, actor=actor)
 
 
